@@ -1,0 +1,39 @@
+// Running a program inside a guest: the request and its outcome. Shared by the
+// VM API (Vm::exec) and the guest-agent wire protocol.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace firerun {
+
+/// Default cap on each of stdout and stderr kept per exec.
+inline constexpr std::uint64_t kDefaultOutputCap = 16u << 20;
+
+struct ExecRequest {
+  std::vector<std::string> argv;               ///< argv[0] is looked up in PATH
+  std::map<std::string, std::string> env;      ///< added to the agent's base environment
+  std::string cwd = "/";
+  std::optional<std::string> stdin_data;       ///< sent then closed; unset = /dev/null
+  std::chrono::milliseconds timeout{0};        ///< 0 = no limit; enforced in guest and on host
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::uint64_t output_cap = kDefaultOutputCap; ///< per stream; excess is dropped and flagged
+};
+
+struct ExecResult {
+  std::optional<int> exit_code;                ///< set when the program exited
+  std::optional<int> signal;                   ///< set when it was killed by a signal
+  bool timed_out = false;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  std::string stdout_data;
+  std::string stderr_data;
+  std::chrono::milliseconds duration{0};
+};
+
+}  // namespace firerun
