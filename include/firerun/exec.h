@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firerun {
@@ -34,6 +36,12 @@ struct ExecResult {
   std::string stdout_data;
   std::string stderr_data;
   std::chrono::milliseconds duration{0};
+};
+
+/// Receives exec output chunks as they stream in; both callbacks optional.
+struct OutputSink {
+  std::function<void(std::string_view)> on_stdout;
+  std::function<void(std::string_view)> on_stderr;
 };
 
 }  // namespace firerun

@@ -1,0 +1,176 @@
+// The VM lifecycle interface: a validated VmSpec, a Vm with a legal-state
+// machine enforced once here, and pluggable backends picked by name or URI.
+#pragma once
+
+#include "firerun/error.h"
+#include "firerun/exec.h"
+#include "firerun/registry.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace firerun {
+
+namespace agent {
+class AgentClient;
+}
+
+template <class T>
+using Task = boost::asio::awaitable<T>;
+
+/// An extra block device for the guest.
+struct DriveSpec {
+  std::filesystem::path path;
+  bool read_only = true;
+};
+
+/// What to boot. Validated by validate() before any backend sees it.
+struct VmSpec {
+  std::string name;                         ///< optional; a unique id is generated if empty
+  unsigned vcpus = 1;                       ///< 1..64
+  std::uint64_t memory_mib = 256;           ///< 64..65536
+  std::filesystem::path kernel;             ///< uncompressed or bzImage kernel (required)
+  std::filesystem::path initrd;             ///< initramfs; required unless root_drive is set
+  std::optional<DriveSpec> root_drive;      ///< root filesystem image (raw)
+  std::vector<DriveSpec> drives;            ///< extra drives, in order (/dev/vdb, ...)
+  std::string kernel_cmdline;               ///< appended to the backend's base command line
+  bool network = false;                     ///< guest network is off unless asked for
+  std::uint64_t console_log_cap = 1u << 20; ///< bytes of console output kept (the tail)
+  std::chrono::milliseconds boot_timeout{120000}; ///< start() fails if the agent is not ready by then
+};
+
+/// Checks a spec; the error names the offending field.
+Status validate(const VmSpec& spec);
+
+enum class VmState { created, starting, running, paused, stopping, stopped, failed };
+const char* to_string(VmState s) noexcept;
+
+/// Emitted on every state change (and when the guest agent becomes ready).
+struct VmEvent {
+  VmState state;
+  std::string detail;  ///< human-readable reason ("agent ready in 3120 ms", "QEMU exited with signal 9")
+};
+
+/// How a VM ended.
+struct VmExit {
+  enum class Reason { shutdown, stopped, killed, guest_panic, vmm_crashed, boot_failed };
+  Reason reason;
+  std::string detail;
+};
+const char* to_string(VmExit::Reason r) noexcept;
+
+/// Facts about a running VM.
+struct VmInfo {
+  std::string backend;       ///< "qemu"
+  std::string accelerator;   ///< "kvm" or "tcg": what was actually used
+  std::string accel_reason;  ///< why that accelerator was chosen
+  int vmm_pid = -1;
+  std::chrono::milliseconds boot_time{0};        ///< host: start() until agent ready
+  std::chrono::milliseconds guest_boot_time{0};  ///< guest: kernel start until agent ready
+};
+
+/// A microVM. Public methods are non-virtual: they enforce the lifecycle state
+/// machine and error context for every backend, then call the do_* hooks.
+/// All methods must be called from the Vm's executor.
+class Vm {
+ public:
+  virtual ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  const std::string& id() const noexcept { return id_; }
+  const VmSpec& spec() const noexcept { return spec_; }
+  VmState state() const noexcept { return state_; }
+  const VmInfo& info() const noexcept { return info_; }
+
+  /// created → running: boots and waits until the guest agent is ready.
+  Task<Status> start();
+  /// Graceful stop (agent shutdown / powerdown), then force after `grace`.
+  Task<Status> stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+  /// Immediate termination of the VMM; legal in any state.
+  Task<Status> kill();
+  /// Waits until the VM has ended; legal after start().
+  Task<Result<VmExit>> wait();
+  Task<Status> pause();
+  Task<Status> resume();
+
+  /// Runs a program in the guest through the agent (state must be running).
+  Task<Result<ExecResult>> exec(ExecRequest request, OutputSink* sink = nullptr);
+  Task<Status> write_file(std::string guest_path, std::string data, unsigned mode = 0644);
+  Task<Result<std::string>> read_file(std::string guest_path, std::uint64_t max_bytes = 16u << 20);
+
+  /// The captured console output (the last console_log_cap bytes).
+  std::string console_log() const;
+  /// Registers a state-change listener (called on the Vm's executor).
+  void on_event(std::function<void(const VmEvent&)> handler);
+
+ protected:
+  Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor);
+
+  /// Boot the VMM; on success the agent must be connected via attach_agent()
+  /// and ready. Fill info_ (accelerator, pid).
+  virtual Task<Status> do_start() = 0;
+  /// Stop the VMM gracefully within grace, then force.
+  virtual Task<Status> do_stop(std::chrono::milliseconds grace) = 0;
+  virtual Task<Status> do_kill() = 0;
+  /// Resolve when the VMM process has exited and everything is cleaned up.
+  virtual Task<VmExit> do_wait() = 0;
+  virtual Task<Status> do_pause();
+  virtual Task<Status> do_resume();
+  virtual std::string do_console_log() const = 0;
+
+  /// Hands the connected agent to the core, which owns exec/files from then on.
+  void attach_agent(std::unique_ptr<agent::AgentClient> agent);
+  agent::AgentClient* agent() noexcept { return agent_.get(); }
+  void set_state(VmState s, std::string detail = {});
+  boost::asio::any_io_executor executor() const { return executor_; }
+  VmInfo info_;
+
+ private:
+  Status require(std::initializer_list<VmState> allowed, std::string_view operation) const;
+  Error in_context(Error e, std::string_view operation) const;
+
+  std::string id_;
+  VmSpec spec_;
+  boost::asio::any_io_executor executor_;
+  VmState state_ = VmState::created;
+  std::unique_ptr<agent::AgentClient> agent_;
+  std::vector<std::function<void(const VmEvent&)>> handlers_;
+  std::optional<VmExit> exit_;
+};
+
+/// A backend creates VMs; obtained from a VmBackendFactory.
+class VmBackend {
+ public:
+  virtual ~VmBackend() = default;
+  virtual BackendInfo info() const = 0;
+  /// Validates the spec and prepares (does not boot) a VM.
+  virtual Result<std::unique_ptr<Vm>> create(VmSpec spec) = 0;
+};
+
+/// Registered by name; `make` parses backend options from a URI such as
+/// "qemu:///?accel=tcg&binary=/usr/bin/qemu-system-x86_64".
+class VmBackendFactory {
+ public:
+  virtual ~VmBackendFactory() = default;
+  virtual BackendInfo info() const = 0;
+  virtual Result<std::shared_ptr<VmBackend>> make(std::string_view uri, boost::asio::any_io_executor executor) const = 0;
+};
+
+/// The process-wide registry of VM backends, with the built-ins registered.
+Registry<VmBackendFactory>& vm_backends();
+
+/// Picks a backend by name or URI ("qemu", "qemu:///?accel=kvm") and makes it.
+Result<std::shared_ptr<VmBackend>> open_vm_backend(std::string_view uri, boost::asio::any_io_executor executor);
+
+}  // namespace firerun

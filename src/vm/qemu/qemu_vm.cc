@@ -1,0 +1,207 @@
+#include "vm/qemu/qemu_vm.h"
+
+#include "agent/agent_client.h"
+#include "vm/qemu/accel.h"
+#include "vm/qemu/argv_builder.h"
+#include "vm/qemu/qmp_client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <signal.h>
+
+namespace firerun::qemu {
+namespace asio = boost::asio;
+using local_socket = asio::local::stream_protocol::socket;
+using namespace std::chrono_literals;
+
+/// Keeps the tail of the serial console. Shared with its reader coroutine,
+/// which may outlive the VM object by one completion.
+struct ConsoleCapture {
+  ConsoleCapture(local_socket s, std::uint64_t cap) : socket(std::move(s)), cap(cap) {}
+  local_socket socket;
+  std::uint64_t cap;
+  std::string tail;
+  bool closed = false;
+
+  static asio::awaitable<void> pump(std::shared_ptr<ConsoleCapture> self) {
+    char buf[4096];
+    for (;;) {
+      auto [ec, n] = co_await self->socket.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+      if (ec) break;
+      self->tail.append(buf, n);
+      if (self->tail.size() > self->cap) self->tail.erase(0, self->tail.size() - self->cap);
+    }
+    self->closed = true;
+  }
+
+  /// The panic line, if the guest kernel panicked.
+  std::string panic_line() const {
+    auto pos = tail.find("Kernel panic");
+    if (pos == std::string::npos) return {};
+    auto end = tail.find('\n', pos);
+    std::string line = tail.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    return line;
+  }
+};
+
+namespace {
+
+std::string last_lines(const std::string& text, std::size_t n) {
+  std::size_t pos = text.size();
+  for (std::size_t i = 0; i <= n && pos != std::string::npos && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
+  return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+}  // namespace
+
+QemuVm::QemuVm(VmSpec spec, QemuOptions options, asio::any_io_executor executor)
+    : Vm("qemu", std::move(spec), std::move(executor)), options_(std::move(options)) {}
+
+// The ChildProcess destructor SIGKILLs and reaps QEMU if it is still running,
+// so dropping a VM never leaks a process; there are no socket files to remove.
+QemuVm::~QemuVm() = default;
+
+std::string QemuVm::do_console_log() const { return console_ ? console_->tail : std::string(); }
+
+Error QemuVm::boot_failure(std::string what) {
+  std::string msg = std::move(what);
+  if (console_ && !console_->tail.empty()) msg += "\n--- last console lines ---\n" + last_lines(console_->tail, 15);
+  return make_error(Errc::backend_failed, msg);
+}
+
+Task<Status> QemuVm::launch() {
+  FIRERUN_CO_TRY(auto accel, choose_accelerator(options_.accel));
+  info_.accelerator = accel.name;
+  info_.accel_reason = accel.reason;
+
+  FIRERUN_CO_TRY(auto console_pair, ::firerun::detail::make_socketpair());
+  FIRERUN_CO_TRY(auto agent_pair, ::firerun::detail::make_socketpair());
+  FIRERUN_CO_TRY(auto qmp_pair, ::firerun::detail::make_socketpair());
+  ChannelFds fds{console_pair.second.get(), agent_pair.second.get(), qmp_pair.second.get()};
+
+  ::firerun::detail::SpawnOptions opts;
+  opts.argv = build_qemu_argv(options_, spec(), accel, fds);
+  opts.inherit_fds = {fds.console, fds.agent, fds.qmp};
+  FIRERUN_CO_TRY(process_, ::firerun::detail::ChildProcess::spawn(executor(), opts));
+  info_.vmm_pid = process_->pid();
+  // Our copies of QEMU's ends close now, so QEMU exiting means EOF on ours.
+  console_pair.second = {};
+  agent_pair.second = {};
+  qmp_pair.second = {};
+
+  auto ex = executor();
+  console_ = std::make_shared<ConsoleCapture>(
+      local_socket(ex, asio::local::stream_protocol(), console_pair.first.release()), spec().console_log_cap);
+  asio::co_spawn(ex, ConsoleCapture::pump(console_), asio::detached);
+
+  qmp_ = std::make_unique<QmpClient>(local_socket(ex, asio::local::stream_protocol(), qmp_pair.first.release()));
+  auto greeting = co_await qmp_->handshake(10s);
+  if (!greeting) co_return greeting.error().with_context("QMP handshake");
+
+  auto agent = std::make_unique<agent::AgentClient>(
+      local_socket(ex, asio::local::stream_protocol(), agent_pair.first.release()));
+  auto hello = co_await agent->wait_ready(std::chrono::steady_clock::now() + spec().boot_timeout);
+  if (!hello) co_return hello.error().with_context("waiting for the guest agent");
+  info_.guest_boot_time = std::chrono::milliseconds(hello->boot_time_ms);
+  attach_agent(std::move(agent));
+  co_return Status{};
+}
+
+Task<Status> QemuVm::do_start() {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto launched = co_await launch();
+  info_.boot_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (launched) co_return Status{};
+
+  // Explain the failure by how QEMU ended, if it did.
+  if (!process_) co_return launched.error();
+  auto status = co_await process_->wait_for(200ms);
+  if (!status) {
+    kill_requested_ = true;
+    (void)process_->signal(SIGKILL);
+    (void)co_await process_->wait();
+    co_return boot_failure(launched.error().what() + "; VM killed after " + std::to_string(info_.boot_time.count()) +
+                           " ms");
+  }
+  VmExit exit = classify_exit(*status);
+  auto err = boot_failure("VM did not become ready: " + exit.detail);
+  if (exit.reason == VmExit::Reason::guest_panic) err = Error(Errc::guest_failed, err.message());
+  co_return err;
+}
+
+VmExit QemuVm::classify_exit(const ::firerun::detail::ExitStatus& status) const {
+  std::string panic = console_ ? console_->panic_line() : std::string();
+  if (kill_requested_) return {VmExit::Reason::killed, "killed on request"};
+  if (!panic.empty()) return {VmExit::Reason::guest_panic, "guest kernel panicked: " + panic};
+  if (status.signal)
+    return {VmExit::Reason::vmm_crashed, "QEMU (pid " + std::to_string(info_.vmm_pid) + ") was " + status.describe()};
+  if (status.code && *status.code != 0) {
+    std::string err = process_ ? process_->stderr_tail() : std::string();
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return {VmExit::Reason::vmm_crashed, "QEMU " + status.describe() + (err.empty() ? "" : ": " + err)};
+  }
+  if (stop_requested_) return {VmExit::Reason::stopped, "stopped on request"};
+  return {VmExit::Reason::shutdown, "guest powered off"};
+}
+
+Task<VmExit> QemuVm::do_wait() {
+  if (!process_) co_return VmExit{VmExit::Reason::boot_failed, "QEMU was never started"};
+  auto status = co_await process_->wait();
+  // The console socket reaches EOF once QEMU is gone; read it to the end so a
+  // panic message is not missed.
+  for (int i = 0; i < 100 && console_ && !console_->closed; ++i) {
+    asio::steady_timer t(executor(), 2ms);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (qmp_) qmp_->close();
+  co_return classify_exit(status);
+}
+
+Task<Status> QemuVm::do_stop(std::chrono::milliseconds grace) {
+  stop_requested_ = true;
+  if (!process_ || process_->exited()) co_return Status{};
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  auto remaining = [&] {
+    return std::max(0ms, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  };
+  // 1. Ask the agent to sync and power off; 2. ask QEMU to quit; 3. SIGKILL.
+  if (agent()) {
+    agent()->set_request_timeout(std::max(remaining() / 2, 100ms));
+    (void)co_await agent()->shutdown();
+  }
+  if (co_await process_->wait_for(remaining())) co_return Status{};
+  if (qmp_) (void)co_await qmp_->execute("quit", {}, std::min(remaining(), 1000ms));
+  if (co_await process_->wait_for(std::max(remaining(), 500ms))) co_return Status{};
+  kill_requested_ = true;
+  FIRERUN_CO_CHECK(process_->signal(SIGKILL));
+  (void)co_await process_->wait();
+  co_return Status{};
+}
+
+Task<Status> QemuVm::do_kill() {
+  if (!process_ || process_->exited()) co_return Status{};
+  kill_requested_ = true;
+  FIRERUN_CO_CHECK(process_->signal(SIGKILL));
+  (void)co_await process_->wait();
+  co_return Status{};
+}
+
+Task<Status> QemuVm::do_pause() {
+  auto r = co_await qmp_->execute("stop", {}, 5000ms);
+  if (!r) co_return r.error();
+  co_return Status{};
+}
+
+Task<Status> QemuVm::do_resume() {
+  auto r = co_await qmp_->execute("cont", {}, 5000ms);
+  if (!r) co_return r.error();
+  co_return Status{};
+}
+
+}  // namespace firerun::qemu

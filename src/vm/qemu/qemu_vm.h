@@ -1,0 +1,43 @@
+// A VM run by a qemu-system-x86_64 child process: the "state" part of the
+// backend (process, QMP monitor, console, agent channel).
+#pragma once
+
+#include "core/process.h"
+#include "firerun/vm.h"
+#include "firerun/vm/qemu.h"
+
+#include <memory>
+
+namespace firerun::qemu {
+
+class QmpClient;
+struct ConsoleCapture;
+
+class QemuVm final : public Vm {
+ public:
+  QemuVm(VmSpec spec, QemuOptions options, boost::asio::any_io_executor executor);
+  ~QemuVm() override;
+
+ protected:
+  Task<Status> do_start() override;
+  Task<Status> do_stop(std::chrono::milliseconds grace) override;
+  Task<Status> do_kill() override;
+  Task<VmExit> do_wait() override;
+  Task<Status> do_pause() override;
+  Task<Status> do_resume() override;
+  std::string do_console_log() const override;
+
+ private:
+  Task<Status> launch();
+  Error boot_failure(std::string what);
+  VmExit classify_exit(const ::firerun::detail::ExitStatus& status) const;
+
+  QemuOptions options_;
+  std::unique_ptr<::firerun::detail::ChildProcess> process_;
+  std::unique_ptr<QmpClient> qmp_;
+  std::shared_ptr<ConsoleCapture> console_;
+  bool stop_requested_ = false;
+  bool kill_requested_ = false;
+};
+
+}  // namespace firerun::qemu
