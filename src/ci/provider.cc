@@ -25,7 +25,7 @@ Result<bool> resolve_labels(JobRequest& request, std::vector<std::string> labels
   auto shape = shape_from_labels(labels, policy);
   if (!shape)
     return std::move(shape).error().with_context(request.provider + " job " + std::to_string(request.job_id) + " (" +
-                                                 request.repository + ")");
+                                                 quote_untrusted(request.repository, 128) + ")");
   request.labels = std::move(labels);
   request.labels_known = true;
   request.shape = std::move(*shape);

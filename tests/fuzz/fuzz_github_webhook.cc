@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = github.receive(headers, body);
   if (!r) {
     if (r.error().errc() == firerun::Errc::auth) std::abort();  // correctly signed: must never be an auth failure
-    fuzz::check_error(r.error());
+    fuzz::check_error(r.error(), body);
   } else if (auto* job = std::get_if<JobRequest>(&*r)) {
     // A request for a VM always carries a shape within the default limits.
     if (!job->shape || job->shape->vcpus == 0 || job->shape->vcpus > ShapeLimits{}.max_vcpus) std::abort();

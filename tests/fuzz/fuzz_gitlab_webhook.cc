@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = gitlab.receive(headers, body);
   if (!r) {
     if (r.error().errc() == firerun::Errc::auth) std::abort();
-    fuzz::check_error(r.error());
+    fuzz::check_error(r.error(), body);
     return 0;
   }
   if (auto* job = std::get_if<JobRequest>(&*r)) {

@@ -119,7 +119,7 @@ TEST(GitHubProvider, MalformedBodiesNameTheField) {
   }
   auto too_big = github(replace(kJob, R"("firerun/cpu=8")", R"("firerun/cpu=64")"));
   EXPECT_EQ(too_big.error().errc(), Errc::limit_exceeded);
-  EXPECT_NE(too_big.error().what().find("job 11 (acme/widgets)"), std::string::npos) << too_big.error().what();
+  EXPECT_NE(too_big.error().what().find("job 11 ('acme/widgets')"), std::string::npos) << too_big.error().what();
 }
 
 TEST(GitHubProvider, MalformedPingNamesTheField) {
