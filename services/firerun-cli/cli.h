@@ -1,0 +1,32 @@
+// Shared declarations of the firerun CLI's subcommands.
+#pragma once
+
+#include "firerun/error.h"
+#include "firerun/image.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace firerun::cli {
+
+/// Documented exit codes for failures of firerun itself (guest exit codes pass through).
+inline constexpr int kExitFirerunError = 125;
+inline constexpr int kExitTimeout = 124;
+inline constexpr int kExitInterrupted = 130;
+
+/// The static guest agent: $FIRERUN_AGENT, the build tree, or the install location.
+Result<std::filesystem::path> locate_agent();
+
+/// Returns the cached image `name`, building it (with progress on stderr) if needed.
+Result<image::Image> ensure_image(const std::string& name, const std::filesystem::path& cache_root, bool quiet,
+                                  bool force = false);
+
+/// Prints an error the way every subcommand does.
+int report_error(const Error& e);
+
+void add_run_command(CLI::App& app, int& exit_code);
+void add_image_commands(CLI::App& app, int& exit_code);
+
+}  // namespace firerun::cli

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `firerun` CLI against real VMs.
+set -uo pipefail
+cli=$1 cache=$2
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() {  # check <description> <condition...>
+  local what=$1; shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=1; fi
+}
+
+# 1. Output and exit code of the guest command pass through.
+out=$("$cli" run --cache "$cache" --image bash -- sh -c 'echo hi; exit 3' 2>"$tmp/err1"); rc=$?
+check "bash: prints hi" test "$out" = "hi"
+check "bash: exits 3 (got $rc)" test "$rc" -eq 3
+check "bash: names the accelerator" grep -Eq 'accelerator (kvm|tcg)' "$tmp/err1"
+
+# 2. Python image.
+out=$("$cli" run --cache "$cache" --image python -q -- python3 -c 'print(1)'); rc=$?
+check "python: prints 1" test "$out" = "1"
+check "python: exits 0 (got $rc)" test "$rc" -eq 0
+
+# 3. stdin forwarding and stderr separation.
+out=$(printf 'abc' | "$cli" run --cache "$cache" -q -i -- sh -c 'tr a-z A-Z; echo oops >&2' 2>"$tmp/err3")
+check "stdin: forwarded" test "$out" = "ABC"
+check "stderr: kept separate" grep -qx oops "$tmp/err3"
+
+# 4. Bad input gets a clear error and firerun's own exit code.
+"$cli" run --cache "$cache" --image no-such-image -- true 2>"$tmp/err4"; rc=$?
+check "unknown image: exit 125 (got $rc)" test "$rc" -eq 125
+check "unknown image: says so" grep -q "no-such-image" "$tmp/err4"
+"$cli" run --cache "$cache" --vcpus 0 -- true 2>"$tmp/err5"; rc=$?
+check "vcpus=0: exit 125 (got $rc)" test "$rc" -eq 125
+check "vcpus=0: names the field" grep -q "vcpus" "$tmp/err5"
+
+# 5. Ctrl-C tears everything down.
+"$cli" run --cache "$cache" -- sleep 1000 2>"$tmp/err6" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "ready in" "$tmp/err6" 2>/dev/null && break; sleep 0.2; done
+check "ctrl-c: VM came up" grep -q "ready in" "$tmp/err6"
+kill -INT "$pid"; wait "$pid"; rc=$?
+check "ctrl-c: exit 130 (got $rc)" test "$rc" -eq 130
+sleep 0.5
+check "ctrl-c: no QEMU left" bash -c "! pgrep -f -- '-name vm-$pid-' >/dev/null"
+
+[ $fail -eq 0 ] && echo "cli: all checks passed"
+exit $fail
