@@ -1,0 +1,34 @@
+// SHA-256 (and the other digests apt reports) via OpenSSL EVP.
+#pragma once
+
+#include "firerun/error.h"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
+namespace firerun::image::detail {
+
+/// Incremental hashing; `algorithm` is an OpenSSL digest name ("SHA256", "MD5").
+class Hasher {
+ public:
+  explicit Hasher(const char* algorithm = "SHA256");
+  ~Hasher();
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+  bool ok() const noexcept { return ctx_ != nullptr; }
+  void update(std::string_view data);
+  std::string hex_final();
+
+ private:
+  ::evp_md_ctx_st* ctx_ = nullptr;
+};
+
+/// Lowercase hex SHA-256 of a byte string.
+std::string sha256_hex(std::string_view data);
+/// Lowercase hex digest of a file's content; `algorithm` as for Hasher.
+Result<std::string> file_digest_hex(const std::filesystem::path& path, const char* algorithm = "SHA256");
+
+}  // namespace firerun::image::detail
