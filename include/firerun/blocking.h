@@ -49,9 +49,9 @@ class Vm {
   Result<VmExit> wait();
   Status pause();
   Status resume();
-  Result<ExecResult> exec(ExecRequest request, OutputSink* sink = nullptr);
-  Status write_file(std::string guest_path, std::string data, unsigned mode = 0644);
-  Result<std::string> read_file(std::string guest_path, std::uint64_t max_bytes = 16u << 20);
+  Result<ExecResult> exec(const ExecRequest& request, const OutputSink* sink = nullptr);
+  Status write_file(const std::string& guest_path, const std::string& data, unsigned mode = 0644);
+  Result<std::string> read_file(const std::string& guest_path, std::uint64_t max_bytes = 16u << 20);
 
   VmState state() const;
   VmInfo info() const;

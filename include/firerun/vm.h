@@ -105,9 +105,10 @@ class Vm {
   Task<Status> resume();
 
   /// Runs a program in the guest through the agent (state must be running).
-  Task<Result<ExecResult>> exec(ExecRequest request, OutputSink* sink = nullptr);
-  Task<Status> write_file(std::string guest_path, std::string data, unsigned mode = 0644);
-  Task<Result<std::string>> read_file(std::string guest_path, std::uint64_t max_bytes = 16u << 20);
+  /// Like every Task here, reference arguments must outlive the co_await.
+  Task<Result<ExecResult>> exec(const ExecRequest& request, const OutputSink* sink = nullptr);
+  Task<Status> write_file(const std::string& guest_path, const std::string& data, unsigned mode = 0644);
+  Task<Result<std::string>> read_file(const std::string& guest_path, std::uint64_t max_bytes = 16u << 20);
 
   /// The captured console output (the last console_log_cap bytes).
   std::string console_log() const;

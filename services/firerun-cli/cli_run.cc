@@ -83,13 +83,14 @@ int exit_code_of(const ExecResult& r) {
   return kExitFirerunError;
 }
 
-asio::awaitable<int> run_in_vm(const RunArgs& a, VmSpec spec, ExecRequest req, std::unique_ptr<Vm>& vm_slot) {
+asio::awaitable<int> run_in_vm(const RunArgs& a, const VmSpec& spec, const ExecRequest& req,
+                               std::unique_ptr<Vm>& vm_slot) {
   auto ex = co_await asio::this_coro::executor;
   std::string uri = a.backend;
   if (!a.accel.empty()) uri += std::string(uri.find('?') == std::string::npos ? ":///?" : "&") + "accel=" + a.accel;
   auto backend = open_vm_backend(uri, ex);
   if (!backend) co_return report_error(backend.error());
-  auto vm = (*backend)->create(std::move(spec));
+  auto vm = (*backend)->create(spec);
   if (!vm) co_return report_error(vm.error());
   vm_slot = std::move(*vm);
   Vm& v = *vm_slot;
@@ -103,7 +104,7 @@ asio::awaitable<int> run_in_vm(const RunArgs& a, VmSpec spec, ExecRequest req, s
 
   OutputSink sink{[](std::string_view d) { write_all(STDOUT_FILENO, d); },
                   [](std::string_view d) { write_all(STDERR_FILENO, d); }};
-  auto result = co_await v.exec(std::move(req), &sink);
+  auto result = co_await v.exec(req, &sink);
   (void)co_await v.stop(std::chrono::seconds(5));
   if (!result) co_return report_error(result.error());
   if (result->timed_out) std::fprintf(stderr, "firerun: command timed out after %.1f s\n", a.timeout_s);
@@ -152,7 +153,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
       interrupted = true;
       ctx.stop();  // unwinds below: destroying the VM kills and reaps QEMU
     });
-    asio::co_spawn(ctx, run_in_vm(*a, std::move(*spec), std::move(*req), vm), [&](std::exception_ptr e, int rc) {
+    // spec and req outlive ctx.run(), which the coroutine borrows them for.
+    asio::co_spawn(ctx, run_in_vm(*a, *spec, *req, vm), [&](std::exception_ptr e, int rc) {
       if (e) std::rethrow_exception(e);
       exit_code = rc;
       signals.cancel();

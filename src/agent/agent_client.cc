@@ -230,10 +230,15 @@ awaitable<Result<ExecResult>> AgentClient::exec(const ExecRequest& request, cons
     co_return std::move(*result);
   };
   // Plain if/else: GCC 12 miscompiles co_await inside a conditional expression.
-  if (request.timeout.count() <= 0) co_return add_context(co_await run(), "exec " + request.argv[0]);
+  // co_await results are bound to named locals, never passed straight into a
+  // call: GCC 12 bitwise-copies such temporaries (corrupting std::string SSO).
+  if (request.timeout.count() <= 0) {
+    auto result = co_await run();
+    co_return add_context(std::move(result), "exec " + request.argv[0]);
+  }
   auto deadline = Clock::now() + request.timeout + kExecGrace;
-  co_return add_context(co_await race_deadline(run(), deadline, broken_, "exec " + request.argv[0]),
-                        "exec " + request.argv[0]);
+  auto result = co_await race_deadline(run(), deadline, broken_, "exec " + request.argv[0]);
+  co_return add_context(std::move(result), "exec " + request.argv[0]);
 }
 
 awaitable<Status> AgentClient::write_file(std::string path, std::string_view data, std::uint32_t mode) {
@@ -245,8 +250,8 @@ awaitable<Status> AgentClient::write_file(std::string path, std::string_view dat
     data.remove_prefix(slice.data.size());
     first = false;
     FIRERUN_CO_TRY(std::string payload, encode_write_file(slice));
-    FIRERUN_CO_CHECK(add_context(co_await request_ok(MessageType::write_file, std::move(payload)),
-                                 "writing guest file " + path));
+    auto written = co_await request_ok(MessageType::write_file, std::move(payload));
+    FIRERUN_CO_CHECK(add_context(std::move(written), "writing guest file " + path));
   }
   co_return Status{};
 }
@@ -276,7 +281,8 @@ awaitable<Result<std::string>> AgentClient::read_file(std::string path, std::uin
   std::string out;
   for (;;) {
     ReadFile request{path, out.size(), static_cast<std::uint32_t>(kMaxFileSlice)};
-    FIRERUN_CO_TRY(FileData slice, add_context(co_await read_slice(request), "reading guest file " + path));
+    auto read = co_await read_slice(request);
+    FIRERUN_CO_TRY(FileData slice, add_context(std::move(read), "reading guest file " + path));
     if (slice.total_size > max_bytes)
       co_return Error(Errc::limit_exceeded, "guest file " + path + " has " + std::to_string(slice.total_size) +
                                                 " bytes, more than the limit of " + std::to_string(max_bytes));
@@ -293,7 +299,8 @@ awaitable<Result<std::string>> AgentClient::read_file(std::string path, std::uin
 awaitable<Status> AgentClient::shutdown() {
   FIRERUN_CO_CHECK(check_usable());
   Busy busy(busy_);
-  co_return add_context(co_await request_ok(MessageType::shutdown, {}), "shutting down guest");
+  auto done = co_await request_ok(MessageType::shutdown, {});
+  co_return add_context(std::move(done), "shutting down guest");
 }
 
 awaitable<Status> AgentClient::reseed(std::string entropy, std::optional<std::chrono::system_clock::time_point> now) {
@@ -303,7 +310,8 @@ awaitable<Status> AgentClient::reseed(std::string entropy, std::optional<std::ch
   if (now)
     request.unix_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now->time_since_epoch()).count();
   FIRERUN_CO_TRY(std::string payload, encode_reseed(request));
-  co_return add_context(co_await request_ok(MessageType::reseed, std::move(payload)), "reseeding guest");
+  auto done = co_await request_ok(MessageType::reseed, std::move(payload));
+  co_return add_context(std::move(done), "reseeding guest");
 }
 
 }  // namespace firerun::agent

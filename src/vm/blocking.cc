@@ -39,14 +39,15 @@ Status Vm::kill() { return runtime_->run(vm_->kill()); }
 Result<VmExit> Vm::wait() { return runtime_->run(vm_->wait()); }
 Status Vm::pause() { return runtime_->run(vm_->pause()); }
 Status Vm::resume() { return runtime_->run(vm_->resume()); }
-Result<ExecResult> Vm::exec(ExecRequest request, OutputSink* sink) {
-  return runtime_->run(vm_->exec(std::move(request), sink));
+// The caller blocks until the task finishes, so reference arguments stay alive.
+Result<ExecResult> Vm::exec(const ExecRequest& request, const OutputSink* sink) {
+  return runtime_->run(vm_->exec(request, sink));
 }
-Status Vm::write_file(std::string guest_path, std::string data, unsigned mode) {
-  return runtime_->run(vm_->write_file(std::move(guest_path), std::move(data), mode));
+Status Vm::write_file(const std::string& guest_path, const std::string& data, unsigned mode) {
+  return runtime_->run(vm_->write_file(guest_path, data, mode));
 }
-Result<std::string> Vm::read_file(std::string guest_path, std::uint64_t max_bytes) {
-  return runtime_->run(vm_->read_file(std::move(guest_path), max_bytes));
+Result<std::string> Vm::read_file(const std::string& guest_path, std::uint64_t max_bytes) {
+  return runtime_->run(vm_->read_file(guest_path, max_bytes));
 }
 VmState Vm::state() const { return vm_->state(); }
 VmInfo Vm::info() const { return vm_->info(); }

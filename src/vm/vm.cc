@@ -173,24 +173,29 @@ Task<Status> Vm::resume() {
 Task<Status> Vm::do_pause() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot pause VMs"); }
 Task<Status> Vm::do_resume() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot resume VMs"); }
 
-Task<Result<ExecResult>> Vm::exec(ExecRequest request, OutputSink* sink) {
+Task<Result<ExecResult>> Vm::exec(const ExecRequest& request, const OutputSink* sink) {
   FIRERUN_CO_CHECK(require({VmState::running}, "exec"));
   if (request.argv.empty()) co_return in_context(make_error(Errc::invalid_argument, "argv must not be empty"), "exec");
   agent::OutputSink agent_sink;
-  if (sink) agent_sink = {sink->on_stdout, sink->on_stderr};
-  auto r = co_await agent_->exec(request, sink ? &agent_sink : nullptr);
+  const agent::OutputSink* agent_sink_ptr = nullptr;
+  if (sink) {
+    agent_sink = {sink->on_stdout, sink->on_stderr};
+    agent_sink_ptr = &agent_sink;
+  }
+  // No conditional expression inside co_await: GCC 12 miscompiles it.
+  auto r = co_await agent_->exec(request, agent_sink_ptr);
   if (!r) co_return in_context(r.error(), "exec '" + request.argv[0] + "'");
   co_return r;
 }
 
-Task<Status> Vm::write_file(std::string guest_path, std::string data, unsigned mode) {
+Task<Status> Vm::write_file(const std::string& guest_path, const std::string& data, unsigned mode) {
   FIRERUN_CO_CHECK(require({VmState::running}, "write_file"));
   auto r = co_await agent_->write_file(guest_path, data, mode);
   if (!r) co_return in_context(r.error(), "write_file " + guest_path);
   co_return Status{};
 }
 
-Task<Result<std::string>> Vm::read_file(std::string guest_path, std::uint64_t max_bytes) {
+Task<Result<std::string>> Vm::read_file(const std::string& guest_path, std::uint64_t max_bytes) {
   FIRERUN_CO_CHECK(require({VmState::running}, "read_file"));
   auto r = co_await agent_->read_file(guest_path, max_bytes);
   if (!r) co_return in_context(r.error(), "read_file " + guest_path);

@@ -21,8 +21,9 @@ inline std::filesystem::path test_cache() {
 }
 
 /// Unwraps a Result inside a coroutine test body; failures throw (gtest reports them).
+/// Takes the Result by value: GCC 12 mishandles co_await results bound to references.
 template <class R>
-auto must(R&& r, const char* what) {
+auto must(R r, const char* what) {
   if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().what());
   if constexpr (!std::is_void_v<typename std::decay_t<R>::value_type>) return std::move(*r);
 }

@@ -19,7 +19,14 @@ using testing::spec_for;
 
 class VmLifecycle : public testing::LeakCheckedTest {};
 
-ExecRequest sh(std::string script) { return ExecRequest{.argv = {"/bin/sh", "-c", std::move(script)}}; }
+// Requests are built outside co_await expressions: GCC 12 mishandles braced
+// temporaries there.
+ExecRequest cmd(std::vector<std::string> argv) {
+  ExecRequest r;
+  r.argv = std::move(argv);
+  return r;
+}
+ExecRequest sh(std::string script) { return cmd({"/bin/sh", "-c", std::move(script)}); }
 
 TEST_F(VmLifecycle, ExitCodesAndSeparateStreams) {
   run_async([](asio::any_io_executor ex) -> asio::awaitable<void> {
@@ -95,7 +102,7 @@ TEST_F(VmLifecycle, CommandIsKilledAtItsTimeout) {
   run_async([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto vm = must(testing::qemu_backend(ex)->create(spec_for("bash")), "create");
     must(co_await vm->start(), "start");
-    auto req = ExecRequest{.argv = {"sleep", "1000"}};
+    auto req = cmd({"sleep", "1000"});
     req.timeout = 1500ms;
     auto r = must(co_await vm->exec(req), "exec");
     EXPECT_TRUE(r.timed_out);
@@ -144,7 +151,8 @@ TEST_F(VmLifecycle, QemuKilledFromOutsideSurfacesAsVmmCrash) {
     // Kill QEMU while a command is running.
     asio::steady_timer t(ex, 500ms);
     t.async_wait([pid](boost::system::error_code) { ::kill(pid, SIGKILL); });
-    auto r = co_await vm->exec(ExecRequest{.argv = {"sleep", "100"}});
+    const auto sleeper = cmd({"sleep", "100"});
+    auto r = co_await vm->exec(sleeper);
     FIRERUN_CO_ASSERT(!r.has_value());
     auto exit = must(co_await vm->wait(), "wait");
     EXPECT_EQ(exit.reason, VmExit::Reason::vmm_crashed);
@@ -190,7 +198,8 @@ TEST_F(VmLifecycle, PythonImageRunsPython) {
   run_async([](asio::any_io_executor ex) -> asio::awaitable<void> {
     auto vm = must(testing::qemu_backend(ex)->create(spec_for("python", 512)), "create");
     must(co_await vm->start(), "start");
-    auto r = must(co_await vm->exec(ExecRequest{.argv = {"python3", "-c", "import sys; print(6*7); sys.exit(5)"}}), "exec");
+    const auto py = cmd({"python3", "-c", "import sys; print(6*7); sys.exit(5)"});
+    auto r = must(co_await vm->exec(py), "exec");
     EXPECT_EQ(r.stdout_data, "42\n");
     EXPECT_EQ(r.exit_code, 5);
     must(co_await vm->stop(), "stop");

@@ -120,8 +120,10 @@ Error connection_lost_error() {
 }
 
 Error socket_error(const boost::system::error_code& ec, std::string_view doing) {
+  // On a Unix socket, ECONNRESET means the peer closed with some of our bytes
+  // still unread (e.g. commands queued behind "quit"): it is gone all the same.
   if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset)
-    return Error(Errc::backend_failed, std::string(doing) + ": QMP connection lost (QEMU exited or crashed): " + ec.message());
+    return Error(Errc::backend_failed, std::string(doing) + " the QMP socket failed: QMP connection lost (QEMU exited or crashed): " + ec.message());
   return Error(ec, std::string(doing) + " the QMP socket failed: " + ec.message());
 }
 
@@ -285,8 +287,11 @@ awaitable<Result<json::value>> execute_command(StatePtr s, std::string command, 
   if (!s->ready && !negotiating)
     co_return Error(Errc::bad_state, "QMP handshake has not completed").with_context(command_context(command));
   const std::uint64_t id = s->next_id++;
+  // No line terminator: QEMU's JSON streamer needs none, and it reads its
+  // monitor input only as far as the command it is executing, so a trailing
+  // CRLF after "quit" would be left unread and turn QEMU's exit into a
+  // connection reset instead of a clean EOF.
   FIRERUN_CO_TRY(std::string line, format_qmp_command(command, args, id));
-  line += "\r\n";
   auto pending = std::make_shared<detail::PendingCommand>();
   pending->command = command;
   s->pending.emplace(id, pending);
