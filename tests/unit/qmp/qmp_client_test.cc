@@ -65,7 +65,12 @@ class QmpClientTest : public ::testing::Test {
 };
 
 TEST_F(QmpClientTest, HandshakeReadsGreetingAndNegotiatesCapabilities) {
-  serve(nullptr);
+  serve([](FakeQmpPeer& peer) -> awaitable<void> {
+    // Exactly this on the wire: no arguments, an id, and no trailing newline
+    // (QEMU would leave it unread, see QmpQemuTest.QuitEmitsShutdownAndClosesCleanly).
+    EXPECT_EQ(peer.last_command_text(), R"({"execute":"qmp_capabilities","id":1})");
+    co_return;
+  });
   run_to_completion(io_, [&]() -> awaitable<void> {
     auto greeting = co_await client_->handshake(2s);
     if (!greeting) {

@@ -138,6 +138,23 @@ TEST_F(QmpQemuTest, QuitEmitsShutdownAndClosesCleanly) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "raw wait status " << status;
 }
 
+TEST_F(QmpQemuTest, CommandQueuedBehindQuitFailsAsConnectionLoss) {
+  run_to_completion(io_, [&]() -> awaitable<void> {
+    if (!co_await handshake()) co_return;
+    std::optional<Result<json::value>> quit, after;
+    boost::asio::co_spawn(io_, execute_into(*client_, "quit", quit), boost::asio::detached);
+    boost::asio::co_spawn(io_, execute_into(*client_, "query-status", after), boost::asio::detached);
+    while (!quit || !after) co_await sleep_for(1ms);
+    // QEMU exits without reading the second command (so the socket may report
+    // a reset rather than EOF); either way the command fails, it does not hang.
+    EXPECT_FALSE(*after);
+    if (!*after) {
+      EXPECT_EQ(after->error().errc(), Errc::backend_failed) << after->error().what();
+      EXPECT_NE(after->error().what().find("QEMU exited or crashed"), std::string::npos) << after->error().what();
+    }
+  }());
+}
+
 TEST_F(QmpQemuTest, SigkillWhileACommandIsPendingReportsTheConnectionLoss) {
   run_to_completion(io_, [&]() -> awaitable<void> {
     if (!co_await handshake()) co_return;

@@ -6,12 +6,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -69,17 +69,29 @@ class FakeQmpPeer {
  public:
   explicit FakeQmpPeer(Socket socket) : socket_(std::move(socket)) {}
 
-  /// One line the client sent, without its line terminator.
-  awaitable<std::string> read_line() {
-    std::size_t n = co_await asio::async_read_until(socket_, asio::dynamic_buffer(buffer_), '\n', use_awaitable);
-    std::string line = buffer_.substr(0, n);
-    buffer_.erase(0, n);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    co_return line;
+  /// The next command the client sent, parsed. Commands are JSON objects back
+  /// to back, with no required separator (QEMU's reader needs none either).
+  awaitable<boost::json::object> read_command() {
+    boost::json::stream_parser parser;
+    std::string text;
+    for (;;) {
+      if (!buffer_.empty()) {
+        const std::size_t used = parser.write_some(buffer_.data(), buffer_.size());
+        text += buffer_.substr(0, used);
+        buffer_.erase(0, used);
+        if (parser.done()) {
+          last_command_text_ = text;
+          co_return parser.release().as_object();
+        }
+      }
+      char chunk[4096];
+      std::size_t n = co_await socket_.async_read_some(asio::buffer(chunk), use_awaitable);
+      buffer_.append(chunk, n);
+    }
   }
 
-  /// The next command the client sent, parsed.
-  awaitable<boost::json::object> read_command() { co_return boost::json::parse(co_await read_line()).as_object(); }
+  /// Exactly the bytes of the last command read (from its first to its last character).
+  const std::string& last_command_text() const { return last_command_text_; }
 
   /// Sends one server line, CRLF-terminated as QEMU does.
   awaitable<void> send(std::string_view line) {
@@ -114,6 +126,7 @@ class FakeQmpPeer {
  private:
   Socket socket_;
   std::string buffer_;
+  std::string last_command_text_;
 };
 
 /// Lines recorded from QEMU 7.2 (-M none) on this machine's Debian build.
