@@ -420,7 +420,8 @@ TEST_F(QmpClientSmallLimitsTest, FullEventBufferDropsTheOldest) {
     co_await peer.send(transcript::kStopEvent);
     co_await peer.send(transcript::kResumeEvent);
     co_await peer.send(transcript::kShutdownEvent);
-    co_await peer.reply(co_await peer.read_command(), "{}");
+    auto command = co_await peer.read_command();
+    co_await peer.reply(command, "{}");
   });
   run_to_completion(io_, [&]() -> awaitable<void> {
     co_await handshake_ok();
