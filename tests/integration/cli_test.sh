@@ -43,7 +43,19 @@ check "ctrl-c: VM came up" grep -q "ready in" "$tmp/err6"
 kill -INT "$pid"; wait "$pid"; rc=$?
 check "ctrl-c: exit 130 (got $rc)" test "$rc" -eq 130
 sleep 0.5
-check "ctrl-c: no QEMU left" bash -c "! pgrep -f -- '-name vm-$pid-' >/dev/null"
+no_vm_of() {  # no QEMU process runs a VM named after CLI pid $1 ("[0-9]" keeps pgrep from matching itself)
+  ! pgrep -f -- "-name vm-$1-[0-9]" >/dev/null
+}
+check "ctrl-c: no QEMU left" no_vm_of "$pid"
+
+# 6. The CLI killed with SIGKILL: QEMU must die with it (PR_SET_PDEATHSIG).
+"$cli" run --cache "$cache" -- sleep 1000 2>"$tmp/err7" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "ready in" "$tmp/err7" 2>/dev/null && break; sleep 0.2; done
+check "kill -9: VM came up" grep -q "ready in" "$tmp/err7"
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+for _ in $(seq 1 20); do no_vm_of "$pid" && break; sleep 0.1; done
+check "kill -9: no QEMU left" no_vm_of "$pid"
 
 [ $fail -eq 0 ] && echo "cli: all checks passed"
 exit $fail
