@@ -97,6 +97,10 @@ struct Image {
 Result<Image> build_image(const BuildOptions& options);
 /// The most recently built verified image called `name` (no apt, no network).
 Result<Image> find_image(std::string_view name, const std::filesystem::path& cache_root = {});
+/// Like find_image, but only if the image embeds exactly this agent binary
+/// (not_found otherwise), so a firerun upgrade never boots a stale agent.
+Result<Image> find_image_for_agent(std::string_view name, const std::filesystem::path& agent_path,
+                                   const std::filesystem::path& cache_root = {});
 /// Opens and verifies one entry directory (<cache>/images/<name>/<hash>).
 Result<Image> open_image(const std::filesystem::path& entry_dir);
 

@@ -19,9 +19,11 @@ inline constexpr int kExitInterrupted = 130;
 /// The static guest agent: $FIRERUN_AGENT, the build tree, or the install location.
 Result<std::filesystem::path> locate_agent();
 
-/// Returns the cached image `name`, building it (with progress on stderr) if needed.
+/// Returns image `name`. prefer_cached: any verified cached build with the
+/// current agent (no apt); otherwise resolve packages and build if the inputs
+/// changed (progress on stderr). force: always rebuild.
 Result<image::Image> ensure_image(const std::string& name, const std::filesystem::path& cache_root, bool quiet,
-                                  bool force = false);
+                                  bool prefer_cached, bool force = false);
 
 /// Prints an error the way every subcommand does.
 int report_error(const Error& e);

@@ -22,7 +22,7 @@ void add_image_commands(CLI::App& app, int& exit_code) {
   build->add_flag("--force", args->force, "Rebuild even if a verified image is cached");
   build->add_flag("-q,--quiet", args->quiet, "No progress output");
   build->callback([args, &exit_code] {
-    auto img = ensure_image(args->name, args->cache, args->quiet, args->force);
+    auto img = ensure_image(args->name, args->cache, args->quiet, /*prefer_cached=*/false, args->force);
     if (!img) {
       exit_code = report_error(img.error());
       return;

@@ -53,7 +53,7 @@ Result<VmSpec> spec_from(const RunArgs& a) {
     spec.initrd = a.initrd;
     return spec;
   }
-  FIRERUN_TRY(auto img, ensure_image(a.image, a.cache, a.quiet));
+  FIRERUN_TRY(auto img, ensure_image(a.image, a.cache, a.quiet, /*prefer_cached=*/true));
   spec.kernel = img.kernel;
   spec.initrd = img.initrd;
   spec.kernel_cmdline = img.cmdline;

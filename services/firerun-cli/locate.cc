@@ -19,11 +19,11 @@ Result<std::filesystem::path> locate_agent() {
 }
 
 Result<image::Image> ensure_image(const std::string& name, const std::filesystem::path& cache_root, bool quiet,
-                                  bool force) {
-  // A verified cached image is used as is: no apt, no network at run time.
-  if (!force)
-    if (auto cached = image::find_image(name, cache_root)) return cached;
+                                  bool prefer_cached, bool force) {
   FIRERUN_TRY(auto agent, locate_agent());
+  // A verified cached image with this agent is used as is: no apt, no network.
+  if (prefer_cached)
+    if (auto cached = image::find_image_for_agent(name, agent, cache_root)) return cached;
   image::BuildOptions opts;
   opts.recipe = name;
   opts.cache_root = cache_root;

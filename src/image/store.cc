@@ -161,4 +161,18 @@ Result<Image> find_image(std::string_view name, const fs::path& cache_root) {
   return open_image(current.parent_path() / target);
 }
 
+Result<Image> find_image_for_agent(std::string_view name, const fs::path& agent_path, const fs::path& cache_root) {
+  FIRERUN_TRY(Image img, find_image(name, cache_root));
+  FIRERUN_TRY(std::string want, detail::file_digest_hex(agent_path));
+  std::ifstream in(img.manifest, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  json::value manifest = json::parse(text.str(), ec);
+  const json::value* have = (!ec && manifest.is_object()) ? manifest.as_object().if_contains("agent_sha256") : nullptr;
+  if (!have || !have->is_string() || have->as_string() != want)
+    return make_error(Errc::not_found, "cached image '" + std::string(name) + "' was built with another firerun-agent");
+  return img;
+}
+
 }  // namespace firerun::image
