@@ -69,6 +69,20 @@ struct VmExit {
 };
 const char* to_string(VmExit::Reason r) noexcept;
 
+/// A saved, agent-ready VM from which fresh VMs are restored. The directory
+/// holds the backend's state file and snapshot.json describing how to use it.
+struct Snapshot {
+  std::filesystem::path dir;
+  std::string backend;      ///< backend that took it ("qemu")
+  std::string accelerator;  ///< restores must use the same accelerator
+  std::string machine;      ///< backend machine type ("microvm")
+  VmSpec spec;              ///< shape and boot files of the saved VM
+  std::uint64_t state_bytes = 0;
+};
+
+/// Reads and checks a snapshot directory (snapshot.json + state file).
+Result<Snapshot> open_snapshot(const std::filesystem::path& dir);
+
 /// Facts about a running VM.
 struct VmInfo {
   std::string backend;       ///< "qemu"
@@ -77,6 +91,7 @@ struct VmInfo {
   int vmm_pid = -1;
   std::chrono::milliseconds boot_time{0};        ///< host: start() until agent ready
   std::chrono::milliseconds guest_boot_time{0};  ///< guest: kernel start until agent ready
+  bool restored = false;                         ///< started from a Snapshot rather than booted
 };
 
 /// A microVM. Public methods are non-virtual: they enforce the lifecycle state
@@ -103,6 +118,9 @@ class Vm {
   Task<Result<VmExit>> wait();
   Task<Status> pause();
   Task<Status> resume();
+  /// Saves this running, idle VM (no exec in flight) into `dir` (created; must
+  /// not exist). The VM is left paused: resume() it, or kill() it.
+  Task<Result<Snapshot>> snapshot(const std::filesystem::path& dir);
 
   /// Runs a program in the guest through the agent (state must be running).
   /// Like every Task here, reference arguments must outlive the co_await.
@@ -128,6 +146,7 @@ class Vm {
   virtual Task<VmExit> do_wait() = 0;
   virtual Task<Status> do_pause();
   virtual Task<Status> do_resume();
+  virtual Task<Result<Snapshot>> do_snapshot(const std::filesystem::path& dir);
   virtual std::string do_console_log() const = 0;
 
   /// Hands the connected agent to the core, which owns exec/files from then on.
@@ -157,6 +176,9 @@ class VmBackend {
   virtual BackendInfo info() const = 0;
   /// Validates the spec and prepares (does not boot) a VM.
   virtual Result<std::unique_ptr<Vm>> create(VmSpec spec) = 0;
+  /// Prepares a VM whose start() restores `snapshot` instead of booting; the
+  /// guest's RNG is reseeded and its clock set from the host on restore.
+  virtual Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot);
 };
 
 /// Registered by name; `make` parses backend options from a URI such as

@@ -623,6 +623,9 @@ void Server::handle_reseed(std::uint32_t id, std::string_view payload) {
       info->buf_size = static_cast<int>(request->entropy.size());
       std::memcpy(storage.data() + sizeof(rand_pool_info), request->entropy.data(), request->entropy.size());
       if (::ioctl(fd, RNDADDENTROPY, info) != 0) failed = errno;
+      // Credited input alone is only picked up at the next periodic reseed;
+      // force the CRNG (and with it every per-CPU batch) to reseed now.
+      else if (::ioctl(fd, RNDRESEEDCRNG) != 0) failed = errno;
     } else if (::write(fd, request->entropy.data(), request->entropy.size()) < 0) {
       failed = errno;  // test mode: mix in without credit, which needs no privilege
     }

@@ -170,6 +170,29 @@ Task<Status> Vm::resume() {
   co_return Status{};
 }
 
+Task<Result<Snapshot>> Vm::snapshot(const std::filesystem::path& dir) {
+  FIRERUN_CO_CHECK(require({VmState::running}, "snapshot"));
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec))
+    co_return in_context(make_error(Errc::already_exists, "snapshot directory " + dir.string() + " already exists"),
+                         "snapshot");
+  auto r = co_await do_snapshot(dir);
+  if (!r) {
+    std::filesystem::remove_all(dir, ec);
+    co_return in_context(r.error(), "snapshot");
+  }
+  set_state(VmState::paused, "snapshot saved to " + dir.string());
+  co_return r;
+}
+
+Task<Result<Snapshot>> Vm::do_snapshot(const std::filesystem::path&) {
+  co_return make_error(Errc::unsupported, info_.backend + " backend cannot take snapshots");
+}
+
+Result<std::unique_ptr<Vm>> VmBackend::restore(const Snapshot&) {
+  return make_error(Errc::unsupported, info().name + " backend cannot restore snapshots");
+}
+
 Task<Status> Vm::do_pause() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot pause VMs"); }
 Task<Status> Vm::do_resume() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot resume VMs"); }
 

@@ -84,6 +84,7 @@ std::vector<std::string> build_qemu_argv(const QemuOptions& options, const VmSpe
   }
   if (spec.network)
     a.insert(a.end(), {"-netdev", "user,id=net0", "-device", std::string(t.net) + ",netdev=net0"});
+  if (fds.incoming >= 0) a.insert(a.end(), {"-incoming", "fd:" + std::to_string(fds.incoming)});
   if (options.sandbox)
     a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
   return a;

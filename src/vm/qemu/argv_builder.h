@@ -16,6 +16,7 @@ struct ChannelFds {
   int console = -1;  ///< serial console (ttyS0)
   int agent = -1;    ///< virtio-serial port org.firerun.agent.0
   int qmp = -1;      ///< QMP monitor
+  int incoming = -1; ///< if set: a saved state file to restore (-incoming fd:N)
 };
 
 /// The name of the virtio-serial port the guest agent looks for.

@@ -1,6 +1,7 @@
 // The "qemu" VM backend: options from URI, factory, registration.
 #include "firerun/vm/qemu.h"
 #include "vm/builtin_backends.h"
+#include "vm/qemu/accel.h"
 #include "vm/qemu/qemu_vm.h"
 
 #include <boost/url/parse.hpp>
@@ -52,6 +53,18 @@ class QemuBackend final : public VmBackend {
   Result<std::unique_ptr<Vm>> create(VmSpec spec) override {
     FIRERUN_CHECK(add_context(validate(spec), "invalid VM spec"));
     return std::unique_ptr<Vm>(new QemuVm(std::move(spec), options_, ex_));
+  }
+
+  Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot) override {
+    if (snapshot.backend != "qemu")
+      return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken by the '" +
+                                                    snapshot.backend + "' backend");
+    FIRERUN_TRY(auto accel, choose_accelerator(options_.accel));
+    if (accel.name != snapshot.accelerator)
+      return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken under " +
+                                                    snapshot.accelerator + " but this backend uses " + accel.name);
+    FIRERUN_CHECK(add_context(validate(snapshot.spec), "snapshot " + snapshot.dir.string()));
+    return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_));
   }
 
  private:

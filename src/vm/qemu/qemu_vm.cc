@@ -3,6 +3,8 @@
 #include "agent/agent_client.h"
 #include "vm/qemu/accel.h"
 #include "vm/qemu/argv_builder.h"
+#include "vm/qemu/persist.h"
+#include "vm/snapshot_meta.h"
 #include "vm/qemu/qmp_client.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,7 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
 
 namespace firerun::qemu {
 namespace asio = boost::asio;
@@ -63,6 +67,12 @@ std::string last_lines(const std::string& text, std::size_t n) {
 QemuVm::QemuVm(VmSpec spec, QemuOptions options, asio::any_io_executor executor)
     : Vm("qemu", std::move(spec), std::move(executor)), options_(std::move(options)) {}
 
+QemuVm::QemuVm(const Snapshot& snapshot, QemuOptions options, asio::any_io_executor executor)
+    : Vm("qemu", snapshot.spec, std::move(executor)), options_(std::move(options)), restore_from_(snapshot) {
+  options_.machine = snapshot.machine;
+  options_.accel = snapshot.accelerator;
+}
+
 // The ChildProcess destructor SIGKILLs and reaps QEMU if it is still running,
 // so dropping a VM never leaks a process; there are no socket files to remove.
 QemuVm::~QemuVm() = default;
@@ -84,16 +94,25 @@ Task<Status> QemuVm::launch() {
   FIRERUN_CO_TRY(auto agent_pair, ::firerun::detail::make_socketpair());
   FIRERUN_CO_TRY(auto qmp_pair, ::firerun::detail::make_socketpair());
   ChannelFds fds{console_pair.second.get(), agent_pair.second.get(), qmp_pair.second.get()};
+  ::firerun::detail::UniqueFd state_fd;
+  if (restore_from_) {
+    auto state_file = restore_from_->dir / ::firerun::detail::kSnapshotStateFile;
+    state_fd = ::firerun::detail::UniqueFd(::open(state_file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!state_fd) co_return make_error(Errc::io, "opening " + state_file.string() + ": " + std::strerror(errno));
+    fds.incoming = state_fd.get();
+  }
 
   ::firerun::detail::SpawnOptions opts;
   opts.argv = build_qemu_argv(options_, spec(), accel, fds);
   opts.inherit_fds = {fds.console, fds.agent, fds.qmp};
+  if (fds.incoming >= 0) opts.inherit_fds.push_back(fds.incoming);
   FIRERUN_CO_TRY(process_, ::firerun::detail::ChildProcess::spawn(executor(), opts));
   info_.vmm_pid = process_->pid();
   // Our copies of QEMU's ends close now, so QEMU exiting means EOF on ours.
   console_pair.second = {};
   agent_pair.second = {};
   qmp_pair.second = {};
+  state_fd = {};
 
   auto ex = executor();
   console_ = std::make_shared<ConsoleCapture>(
@@ -106,9 +125,28 @@ Task<Status> QemuVm::launch() {
 
   auto agent = std::make_unique<agent::AgentClient>(
       local_socket(ex, asio::local::stream_protocol(), agent_pair.first.release()));
-  auto hello = co_await agent->wait_ready(std::chrono::steady_clock::now() + spec().boot_timeout);
-  if (!hello) co_return hello.error().with_context("waiting for the guest agent");
-  info_.guest_boot_time = std::chrono::milliseconds(hello->boot_time_ms);
+  co_return co_await connect_agent(std::move(agent));
+}
+
+Task<Status> QemuVm::connect_agent(std::unique_ptr<agent::AgentClient> agent) {
+  if (!restore_from_) {
+    auto hello = co_await agent->wait_ready(std::chrono::steady_clock::now() + spec().boot_timeout);
+    if (!hello) co_return hello.error().with_context("waiting for the guest agent");
+    info_.guest_boot_time = std::chrono::milliseconds(hello->boot_time_ms);
+    attach_agent(std::move(agent));
+    co_return Status{};
+  }
+  auto restored = co_await wait_until_restored(*qmp_, spec().boot_timeout);
+  if (!restored) co_return restored.error();
+  info_.restored = true;
+  // Every clone starts from the same memory image: give this one its own
+  // randomness and the current time before anything runs in it.
+  std::string entropy(64, '\0');
+  if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
+    co_return make_error(Errc::io, std::string("getrandom: ") + std::strerror(errno));
+  agent->set_request_timeout(spec().boot_timeout);
+  auto reseeded = co_await agent->reseed(std::move(entropy), std::chrono::system_clock::now());
+  if (!reseeded) co_return reseeded.error().with_context("reseeding the restored guest");
   attach_agent(std::move(agent));
   co_return Status{};
 }
@@ -202,6 +240,24 @@ Task<Status> QemuVm::do_resume() {
   auto r = co_await qmp_->execute("cont", {}, 5000ms);
   if (!r) co_return r.error();
   co_return Status{};
+}
+
+Task<Result<Snapshot>> QemuVm::do_snapshot(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) co_return make_error(Errc::io, "creating " + dir.string() + ": " + ec.message());
+  auto bytes = co_await save_state(*qmp_, dir / ::firerun::detail::kSnapshotStateFile, std::chrono::minutes(5));
+  if (!bytes) co_return bytes.error();
+  Snapshot snap;
+  snap.dir = dir;
+  snap.backend = "qemu";
+  snap.accelerator = info_.accelerator;
+  snap.machine = options_.machine;
+  snap.spec = spec();
+  snap.spec.name.clear();
+  snap.state_bytes = *bytes;
+  FIRERUN_CO_CHECK(::firerun::detail::write_snapshot_meta(snap));
+  co_return snap;
 }
 
 }  // namespace firerun::qemu

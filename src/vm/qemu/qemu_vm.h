@@ -8,6 +8,10 @@
 
 #include <memory>
 
+namespace firerun::agent {
+class AgentClient;
+}
+
 namespace firerun::qemu {
 
 class QmpClient;
@@ -16,6 +20,8 @@ struct ConsoleCapture;
 class QemuVm final : public Vm {
  public:
   QemuVm(VmSpec spec, QemuOptions options, boost::asio::any_io_executor executor);
+  /// A VM whose start() restores `snapshot` instead of booting.
+  QemuVm(const Snapshot& snapshot, QemuOptions options, boost::asio::any_io_executor executor);
   ~QemuVm() override;
 
  protected:
@@ -25,10 +31,12 @@ class QemuVm final : public Vm {
   Task<VmExit> do_wait() override;
   Task<Status> do_pause() override;
   Task<Status> do_resume() override;
+  Task<Result<Snapshot>> do_snapshot(const std::filesystem::path& dir) override;
   std::string do_console_log() const override;
 
  private:
   Task<Status> launch();
+  Task<Status> connect_agent(std::unique_ptr<agent::AgentClient> agent);
   Error boot_failure(std::string what);
   VmExit classify_exit(const ::firerun::detail::ExitStatus& status) const;
 
@@ -38,6 +46,7 @@ class QemuVm final : public Vm {
   std::shared_ptr<ConsoleCapture> console_;
   bool stop_requested_ = false;
   bool kill_requested_ = false;
+  std::optional<Snapshot> restore_from_;
 };
 
 }  // namespace firerun::qemu

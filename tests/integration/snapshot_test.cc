@@ -1,0 +1,118 @@
+// Snapshots: save an agent-ready VM, restore fresh VMs from it, and check
+// that clones work and do not share randomness or boot ids.
+#include "support/leak_check.h"
+#include "vm_harness.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+
+namespace firerun {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::must;
+using testing::run_async;
+using testing::spec_for;
+
+class Snapshots : public testing::LeakCheckedTest {
+ protected:
+  void SetUp() override {
+    testing::LeakCheckedTest::SetUp();
+    dir_ = std::filesystem::temp_directory_path() / ("snapshot-test-" + std::to_string(::getpid()));
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(dir_);
+    testing::LeakCheckedTest::TearDown();
+  }
+  std::filesystem::path dir_;
+};
+
+ExecRequest sh(std::string script) {
+  ExecRequest r;
+  r.argv = {"/bin/sh", "-c", std::move(script)};
+  return r;
+}
+
+TEST_F(Snapshots, RestoredClonesRunCommandsAndDiverge) {
+  run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto backend = testing::qemu_backend(ex);
+    auto original = must(backend->create(spec_for("bash")), "create");
+    must(co_await original->start(), "start");
+    auto snap = must(co_await original->snapshot(dir_ / "snap"), "snapshot");
+    EXPECT_EQ(original->state(), VmState::paused);
+    EXPECT_GT(snap.state_bytes, 0u);
+    must(co_await original->kill(), "kill original");
+
+    auto reopened = must(open_snapshot(snap.dir), "open_snapshot");
+    EXPECT_EQ(reopened.spec.memory_mib, snap.spec.memory_mib);
+
+    std::vector<std::string> randoms, boot_ids;
+    for (int i = 0; i < 2; ++i) {
+      auto clone = must(backend->restore(reopened), "restore");
+      must(co_await clone->start(), "start clone");
+      EXPECT_TRUE(clone->info().restored);
+      EXPECT_EQ(clone->state(), VmState::running);
+      const auto probe = sh("head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; "
+                            "cat /proc/sys/kernel/random/boot_id; date +%s; echo done; exit 4");
+      auto r = must(co_await clone->exec(probe), "exec in clone");
+      EXPECT_EQ(r.exit_code, 4);
+      std::istringstream lines(r.stdout_data);
+      std::string random, boot_id, guest_time, done;
+      std::getline(lines, random);
+      std::getline(lines, boot_id);
+      std::getline(lines, guest_time);
+      std::getline(lines, done);
+      EXPECT_EQ(done, "done") << r.stdout_data << r.stderr_data;
+      EXPECT_EQ(random.size(), 32u);
+      randoms.push_back(random);
+      boot_ids.push_back(boot_id);
+      // The clock was set from the host on restore, not left at snapshot time.
+      const auto host_now = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count();
+      EXPECT_NEAR(std::stoll(guest_time), host_now, 5);
+      must(co_await clone->stop(), "stop clone");
+    }
+    EXPECT_NE(randoms[0], randoms[1]) << "clones share RNG output";
+    EXPECT_NE(boot_ids[0], boot_ids[1]) << "clones share a boot id";
+  });
+}
+
+TEST_F(Snapshots, SnapshotNeedsARunningVmAndAFreshDirectory) {
+  run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto vm = must(testing::qemu_backend(ex)->create(spec_for("bash")), "create");
+    auto early = co_await vm->snapshot(dir_ / "early");
+    FIRERUN_CO_ASSERT(!early.has_value());
+    EXPECT_EQ(early.error().errc(), Errc::bad_state);
+    must(co_await vm->start(), "start");
+    std::filesystem::create_directories(dir_ / "taken");
+    auto taken = co_await vm->snapshot(dir_ / "taken");
+    FIRERUN_CO_ASSERT(!taken.has_value());
+    EXPECT_EQ(taken.error().errc(), Errc::already_exists);
+    must(co_await vm->stop(), "stop");
+  });
+}
+
+TEST_F(Snapshots, DamagedSnapshotsAreRejectedClearly) {
+  run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto backend = testing::qemu_backend(ex);
+    auto vm = must(backend->create(spec_for("bash")), "create");
+    must(co_await vm->start(), "start");
+    auto snap = must(co_await vm->snapshot(dir_ / "snap"), "snapshot");
+    must(co_await vm->kill(), "kill");
+    // Truncated state file.
+    std::filesystem::resize_file(snap.dir / "vm.state", snap.state_bytes / 2);
+    auto truncated = open_snapshot(snap.dir);
+    FIRERUN_CO_ASSERT(!truncated.has_value());
+    EXPECT_NE(truncated.error().what().find("truncated"), std::string::npos) << truncated.error().what();
+    // Snapshot taken under another accelerator.
+    Snapshot foreign = snap;
+    foreign.accelerator = vm->info().accelerator == "tcg" ? "kvm" : "tcg";
+    auto refused = backend->restore(foreign);
+    FIRERUN_CO_ASSERT(!refused.has_value());
+    EXPECT_EQ(refused.error().errc(), Errc::invalid_argument);
+  });
+}
+
+}  // namespace
+}  // namespace firerun
