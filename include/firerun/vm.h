@@ -179,6 +179,9 @@ class VmBackend {
   /// Prepares a VM whose start() restores `snapshot` instead of booting; the
   /// guest's RNG is reseeded and its clock set from the host on restore.
   virtual Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot);
+  /// Identifies everything outside the VmSpec that a snapshot depends on
+  /// (backend, accelerator, machine, VMM build); unsupported by default.
+  virtual Result<std::string> snapshot_compat_key() const;
 };
 
 /// Registered by name; `make` parses backend options from a URI such as

@@ -193,6 +193,10 @@ Result<std::unique_ptr<Vm>> VmBackend::restore(const Snapshot&) {
   return make_error(Errc::unsupported, info().name + " backend cannot restore snapshots");
 }
 
+Result<std::string> VmBackend::snapshot_compat_key() const {
+  return make_error(Errc::unsupported, info().name + " backend cannot take snapshots");
+}
+
 Task<Status> Vm::do_pause() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot pause VMs"); }
 Task<Status> Vm::do_resume() { co_return make_error(Errc::unsupported, info_.backend + " backend cannot resume VMs"); }
 

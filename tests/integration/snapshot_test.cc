@@ -3,6 +3,10 @@
 #include "support/leak_check.h"
 #include "vm_harness.h"
 
+#include "firerun/pool.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -111,6 +115,95 @@ TEST_F(Snapshots, DamagedSnapshotsAreRejectedClearly) {
     auto refused = backend->restore(foreign);
     FIRERUN_CO_ASSERT(!refused.has_value());
     EXPECT_EQ(refused.error().errc(), Errc::invalid_argument);
+  });
+}
+
+std::string image_hash(const std::string& name) {
+  return must(image::find_image(name, testing::test_cache()), "find_image").hash;
+}
+
+TEST_F(Snapshots, CacheIsKeyedByImageAndShape) {
+  run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto backend = testing::qemu_backend(ex);
+    SnapshotCache cache(dir_ / "cache");
+    const auto spec = spec_for("bash");
+    const auto hash = image_hash("bash");
+    auto first = must(co_await cache.get_or_create(*backend, spec, hash), "first get_or_create");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto again = must(co_await cache.get_or_create(*backend, spec, hash), "second get_or_create");
+    EXPECT_EQ(again.dir, first.dir) << "the second call must reuse the cached snapshot";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "a cache hit must not boot a VM";
+
+    // Anything that makes a snapshot unusable changes the key.
+    auto key = must(SnapshotCache::key_for(*backend, spec, hash), "key");
+    EXPECT_EQ(first.dir.filename(), key);
+    auto other_image = must(SnapshotCache::key_for(*backend, spec, std::string(64, 'a')), "key other image");
+    EXPECT_NE(other_image, key) << "a snapshot from another image hash must never be used";
+    auto bigger = spec;
+    bigger.memory_mib *= 2;
+    EXPECT_NE(must(SnapshotCache::key_for(*backend, bigger, hash), "key bigger"), key);
+    auto tcg = must(open_vm_backend("qemu:///?accel=tcg", ex), "tcg backend");
+    auto pc = must(open_vm_backend("qemu:///?accel=tcg&machine=pc", ex), "pc backend");
+    EXPECT_NE(must(SnapshotCache::key_for(*tcg, spec, hash), "key tcg"),
+              must(SnapshotCache::key_for(*pc, spec, hash), "key pc"));
+
+    auto vm = must(backend->restore(again), "restore cached");
+    must(co_await vm->start(), "start restored");
+    const auto hello = sh("echo restored");
+    auto r = must(co_await vm->exec(hello), "exec");
+    EXPECT_EQ(r.stdout_data, "restored\n");
+    must(co_await vm->stop(), "stop");
+  });
+}
+
+TEST_F(Snapshots, PoolNeverHandsOutAVmTwiceAndDrainsCleanly) {
+  run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {
+    auto backend = testing::qemu_backend(ex);
+    SnapshotCache cache(dir_ / "cache");
+    const auto spec = spec_for("bash");
+    auto snap = must(co_await cache.get_or_create(*backend, spec, image_hash("bash")), "snapshot");
+    PoolOptions options;
+    options.min_ready = 2;
+    options.max_ready = 2;
+    WarmPool pool(ex, backend, spec, options, snap);
+    pool.start();
+    for (int i = 0; i < 600 && pool.ready() < 2; ++i) {
+      asio::steady_timer t(ex, 100ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    EXPECT_EQ(pool.ready(), 2u);
+
+    // Four concurrent acquires: two from the pool, two restored on demand.
+    std::vector<AcquiredVm> got;
+    int finished = 0;
+    for (int i = 0; i < 4; ++i)
+      asio::co_spawn(ex, pool.acquire(), [&](std::exception_ptr e, Result<AcquiredVm> r) {
+        ++finished;
+        if (e || !r) {
+          ADD_FAILURE() << "acquire failed: " << (r ? "exception" : r.error().what());
+          return;
+        }
+        got.push_back(std::move(*r));
+      });
+    while (finished < 4) {
+      asio::steady_timer t(ex, 20ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    FIRERUN_CO_ASSERT(got.size() == 4);
+    std::set<int> pids;
+    int from_pool = 0;
+    for (auto& a : got) {
+      pids.insert(a.vm->info().vmm_pid);
+      from_pool += a.source == AcquireSource::pool;
+      const auto whoami = sh("echo ok");
+      auto r = must(co_await a.vm->exec(whoami), "exec in acquired VM");
+      EXPECT_EQ(r.stdout_data, "ok\n");
+    }
+    EXPECT_EQ(pids.size(), 4u) << "a VM was handed out twice";
+    EXPECT_EQ(from_pool, 2);
+    for (auto& a : got) must(co_await a.vm->stop(), "stop acquired");
+    co_await pool.shutdown();
+    EXPECT_EQ(pool.ready(), 0u);
   });
 }
 

@@ -67,6 +67,17 @@ class QemuBackend final : public VmBackend {
     return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_));
   }
 
+  Result<std::string> snapshot_compat_key() const override {
+    FIRERUN_TRY(auto accel, choose_accelerator(options_.accel));
+    FIRERUN_TRY(auto binary, ::firerun::detail::find_executable(options_.binary));
+    // A different QEMU build may not load the state: identify the binary.
+    std::error_code ec;
+    auto size = std::filesystem::file_size(binary, ec);
+    auto mtime = std::filesystem::last_write_time(binary, ec).time_since_epoch().count();
+    return "qemu;accel=" + accel.name + ";machine=" + options_.machine + ";binary=" + binary + ";" +
+           std::to_string(size) + ";" + std::to_string(mtime);
+  }
+
  private:
   QemuOptions options_;
   boost::asio::any_io_executor ex_;
