@@ -1,0 +1,113 @@
+#include "cloud/user_data.h"
+
+#include <boost/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+namespace firerun::cloud {
+
+std::string_view default_user_data_template() noexcept {
+  // The download URL and checksum reach the shell as positional arguments, never spliced into
+  // the script text. The join token is a secret: it lands in a 0600 file only.
+  return R"(#cloud-config
+write_files:
+  - path: /etc/firerun/firerund.yaml
+    permissions: "0600"
+    owner: root:root
+    content: |
+      controller: {{controller_url}}
+      join_token: {{join_token}}
+      pool: {{pool}}
+      labels: {{host_labels}}
+  - path: /etc/systemd/system/firerund.service
+    permissions: "0644"
+    content: |
+      [Unit]
+      Description=firerun host daemon
+      After=network-online.target
+      Wants=network-online.target
+      [Service]
+      ExecStart=/usr/local/bin/firerund --config /etc/firerun/firerund.yaml
+      Restart=always
+      RestartSec=2
+      [Install]
+      WantedBy=multi-user.target
+runcmd:
+  - [sh, -c, 'curl -fsSL --retry 5 -o /usr/local/bin/firerund.tmp "$1" && echo "$2  /usr/local/bin/firerund.tmp" | sha256sum -c - && chmod 0755 /usr/local/bin/firerund.tmp && mv /usr/local/bin/firerund.tmp /usr/local/bin/firerund', firerun-install, {{firerund_url}}, {{firerund_sha256}}]
+  - [systemctl, daemon-reload]
+  - [systemctl, enable, --now, firerund.service]
+)";
+}
+
+Result<std::string> render_user_data(std::string_view tmpl, const std::map<std::string, std::string>& values) {
+  std::string out;
+  std::set<std::string> used;
+  std::size_t pos = 0;
+  while (pos < tmpl.size()) {
+    auto open = tmpl.find("{{", pos);
+    if (open == std::string_view::npos) {
+      out.append(tmpl.substr(pos));
+      break;
+    }
+    out.append(tmpl.substr(pos, open - pos));
+    auto close = tmpl.find("}}", open + 2);
+    if (close == std::string_view::npos)
+      return make_error(Errc::invalid_argument, "user-data template: unterminated '{{' at offset " + std::to_string(open));
+    std::string name(tmpl.substr(open + 2, close - open - 2));
+    while (!name.empty() && name.front() == ' ') name.erase(0, 1);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    auto it = values.find(name);
+    if (it == values.end())
+      return make_error(Errc::invalid_argument, "user-data template: no value for placeholder '" + name + "'");
+    used.insert(name);
+    // A JSON string is a valid YAML double-quoted scalar; control characters come out escaped.
+    out += boost::json::serialize(boost::json::string(it->second));
+    pos = close + 2;
+  }
+  for (const auto& [name, value] : values)
+    if (!used.contains(name))
+      return make_error(Errc::invalid_argument, "user-data template: value '" + name + "' is not used by the template");
+  if (!out.starts_with("#cloud-config\n"))
+    return make_error(Errc::invalid_argument, "user-data: must start with a '#cloud-config' line");
+  if (out.size() > kMaxUserDataBytes)
+    return make_error(Errc::limit_exceeded, "user-data: " + std::to_string(out.size()) + " bytes exceeds EC2's " +
+                                                std::to_string(kMaxUserDataBytes));
+  try {
+    auto doc = YAML::Load(out);
+    if (!doc.IsMap()) return make_error(Errc::invalid_argument, "user-data: the document is not a YAML mapping");
+  } catch (const YAML::Exception& e) {
+    return make_error(Errc::invalid_argument,
+                      "user-data: rendered template is not valid YAML (line " + std::to_string(e.mark.line + 1) + ")");
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view data) {
+  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    std::uint32_t n = (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8) | std::uint8_t(data[i + 2]);
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += table[(n >> 6) & 63];
+    out += table[n & 63];
+  }
+  if (i + 1 == data.size()) {
+    std::uint32_t n = std::uint8_t(data[i]) << 16;
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == data.size()) {
+    std::uint32_t n = (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8);
+    out += table[n >> 18];
+    out += table[(n >> 12) & 63];
+    out += table[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace firerun::cloud
