@@ -23,7 +23,8 @@ bool valid_image_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return is_name_char(c) || c == '.' || c == '_' || c == '-'; });
 }
 
-// Debian policy 5.6.1 (name) and 5.6.12 (version), optionally "name=version".
+// Debian policy 5.6.1 (name) and 5.6.12 (version), optionally "name=version";
+// the version may use apt's '*' glob ("nodejs=18.*") to pin a major release.
 bool valid_package_spec(std::string_view s) {
   auto eq = s.find('=');
   std::string_view name = s.substr(0, eq);
@@ -34,7 +35,7 @@ bool valid_package_spec(std::string_view s) {
   std::string_view version = s.substr(eq + 1);
   if (version.empty() || version.size() > 128 || !(version[0] >= '0' && version[0] <= '9')) return false;
   return std::all_of(version.begin(), version.end(), [](char c) {
-    return is_name_char(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '+' || c == '-' || c == '~' || c == ':';
+    return is_name_char(c) || (c >= 'A' && c <= 'Z') || c == '.' || c == '+' || c == '-' || c == '~' || c == ':' || c == '*';
   });
 }
 
