@@ -1,6 +1,7 @@
 // `firerun run`: boot a fresh VM, run one command in it with output streamed,
 // return the command's exit code, destroy the VM. Ctrl-C tears it all down.
 #include "cli.h"
+#include "firerun/pool.h"
 #include "firerun/vm.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -33,7 +34,15 @@ struct RunArgs {
   bool network = false;
   bool quiet = false;
   bool verbose = false;
+  bool snapshot = false;
   std::vector<std::string> argv;
+};
+
+/// What to boot: the spec, and the image it came from (for snapshot keys).
+struct Target {
+  VmSpec spec;
+  std::string image_hash;
+  std::filesystem::path cache_root;
 };
 
 void write_all(int fd, std::string_view data) {
@@ -44,21 +53,24 @@ void write_all(int fd, std::string_view data) {
   }
 }
 
-Result<VmSpec> spec_from(const RunArgs& a) {
-  VmSpec spec;
-  spec.vcpus = a.vcpus;
-  spec.memory_mib = a.memory_mib;
+Result<Target> target_from(const RunArgs& a) {
+  Target t;
+  t.spec.vcpus = a.vcpus;
+  t.spec.memory_mib = a.memory_mib;
+  t.spec.network = a.network;
+  t.cache_root = a.cache.empty() ? image::default_cache_root() : std::filesystem::path(a.cache);
   if (!a.kernel.empty()) {
-    spec.kernel = a.kernel;
-    spec.initrd = a.initrd;
-    return spec;
+    if (a.snapshot) return make_error(Errc::invalid_argument, "--snapshot needs --image, not --kernel");
+    t.spec.kernel = a.kernel;
+    t.spec.initrd = a.initrd;
+    return t;
   }
   FIRERUN_TRY(auto img, ensure_image(a.image, a.cache, a.quiet, /*prefer_cached=*/true));
-  spec.kernel = img.kernel;
-  spec.initrd = img.initrd;
-  spec.kernel_cmdline = img.cmdline;
-  spec.network = a.network;
-  return spec;
+  t.spec.kernel = img.kernel;
+  t.spec.initrd = img.initrd;
+  t.spec.kernel_cmdline = img.cmdline;
+  t.image_hash = img.hash;
+  return t;
 }
 
 Result<ExecRequest> request_from(const RunArgs& a) {
@@ -83,14 +95,23 @@ int exit_code_of(const ExecResult& r) {
   return kExitFirerunError;
 }
 
-asio::awaitable<int> run_in_vm(const RunArgs& a, const VmSpec& spec, const ExecRequest& req,
+asio::awaitable<int> run_in_vm(const RunArgs& a, const Target& target, const ExecRequest& req,
                                std::unique_ptr<Vm>& vm_slot) {
   auto ex = co_await asio::this_coro::executor;
   std::string uri = a.backend;
   if (!a.accel.empty()) uri += std::string(uri.find('?') == std::string::npos ? ":///?" : "&") + "accel=" + a.accel;
   auto backend = open_vm_backend(uri, ex);
   if (!backend) co_return report_error(backend.error());
-  auto vm = (*backend)->create(spec);
+  Result<std::unique_ptr<Vm>> vm = make_error(Errc::internal, "no VM");
+  if (a.snapshot) {
+    // A fresh VM restored from the image's cached snapshot (made on first use).
+    SnapshotCache cache(target.cache_root / "snapshots");
+    auto snap = co_await cache.get_or_create(**backend, target.spec, target.image_hash);
+    if (!snap) co_return report_error(snap.error());
+    vm = (*backend)->restore(*snap);
+  } else {
+    vm = (*backend)->create(target.spec);
+  }
   if (!vm) co_return report_error(vm.error());
   vm_slot = std::move(*vm);
   Vm& v = *vm_slot;
@@ -99,8 +120,9 @@ asio::awaitable<int> run_in_vm(const RunArgs& a, const VmSpec& spec, const ExecR
   auto started = co_await v.start();
   if (!started) co_return report_error(started.error());
   if (!a.quiet)
-    std::fprintf(stderr, "firerun: %s ready in %.2f s (accelerator %s: %s)\n", v.id().c_str(),
-                 v.info().boot_time.count() / 1000.0, v.info().accelerator.c_str(), v.info().accel_reason.c_str());
+    std::fprintf(stderr, "firerun: %s %s in %.2f s (accelerator %s: %s)\n", v.id().c_str(),
+                 v.info().restored ? "restored from snapshot" : "ready", v.info().boot_time.count() / 1000.0,
+                 v.info().accelerator.c_str(), v.info().accel_reason.c_str());
 
   OutputSink sink{[](std::string_view d) { write_all(STDOUT_FILENO, d); },
                   [](std::string_view d) { write_all(STDERR_FILENO, d); }};
@@ -132,11 +154,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_flag("--network", a->network, "Give the guest a (user-mode NAT) network; off by default");
   run->add_flag("-q,--quiet", a->quiet, "Print only the command's own output");
   run->add_flag("-v,--verbose", a->verbose, "Print VM state changes");
+  run->add_flag("--snapshot", a->snapshot,
+                "Restore a fresh VM from the image's cached snapshot instead of booting (made on first use)");
   run->add_option("command", a->argv, "Command and arguments (after --)")->required();
   run->callback([a, &exit_code] {
-    auto spec = spec_from(*a);
-    if (!spec) {
-      exit_code = report_error(spec.error());
+    auto target = target_from(*a);
+    if (!target) {
+      exit_code = report_error(target.error());
       return;
     }
     auto req = request_from(*a);
@@ -153,8 +177,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
       interrupted = true;
       ctx.stop();  // unwinds below: destroying the VM kills and reaps QEMU
     });
-    // spec and req outlive ctx.run(), which the coroutine borrows them for.
-    asio::co_spawn(ctx, run_in_vm(*a, *spec, *req, vm), [&](std::exception_ptr e, int rc) {
+    // target and req outlive ctx.run(), which the coroutine borrows them for.
+    asio::co_spawn(ctx, run_in_vm(*a, *target, *req, vm), [&](std::exception_ptr e, int rc) {
       if (e) std::rethrow_exception(e);
       exit_code = rc;
       signals.cancel();

@@ -35,7 +35,14 @@ check "unknown image: says so" grep -q "no-such-image" "$tmp/err4"
 check "vcpus=0: exit 125 (got $rc)" test "$rc" -eq 125
 check "vcpus=0: names the field" grep -q "vcpus" "$tmp/err5"
 
-# 5. Ctrl-C tears everything down.
+# 5. --snapshot: the first run creates the image's snapshot, later runs restore fresh VMs from it.
+"$cli" run --cache "$cache" --snapshot -q -- true
+out=$("$cli" run --cache "$cache" --snapshot -- sh -c 'echo snap; exit 5' 2>"$tmp/err8"); rc=$?
+check "snapshot: output" test "$out" = "snap"
+check "snapshot: exit 5 (got $rc)" test "$rc" -eq 5
+check "snapshot: restored, not booted" grep -q "restored from snapshot" "$tmp/err8"
+
+# 6. Ctrl-C tears everything down.
 "$cli" run --cache "$cache" -- sleep 1000 2>"$tmp/err6" &
 pid=$!
 for _ in $(seq 1 600); do grep -q "ready in" "$tmp/err6" 2>/dev/null && break; sleep 0.2; done
@@ -48,7 +55,7 @@ no_vm_of() {  # no QEMU process runs a VM named after CLI pid $1 ("[0-9]" keeps 
 }
 check "ctrl-c: no QEMU left" no_vm_of "$pid"
 
-# 6. The CLI killed with SIGKILL: QEMU must die with it (PR_SET_PDEATHSIG).
+# 7. The CLI killed with SIGKILL: QEMU must die with it (PR_SET_PDEATHSIG).
 "$cli" run --cache "$cache" -- sleep 1000 2>"$tmp/err7" &
 pid=$!
 for _ in $(seq 1 600); do grep -q "ready in" "$tmp/err7" 2>/dev/null && break; sleep 0.2; done

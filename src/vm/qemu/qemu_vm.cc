@@ -88,7 +88,7 @@ Error QemuVm::boot_failure(std::string what) {
 Task<Status> QemuVm::launch() {
   FIRERUN_CO_TRY(auto accel, choose_accelerator(options_.accel));
   info_.accelerator = accel.name;
-  info_.accel_reason = accel.reason;
+  info_.accel_reason = restore_from_ ? "the snapshot was taken under " + accel.name : accel.reason;
 
   FIRERUN_CO_TRY(auto console_pair, ::firerun::detail::make_socketpair());
   FIRERUN_CO_TRY(auto agent_pair, ::firerun::detail::make_socketpair());
