@@ -37,7 +37,7 @@ class AgentClient {
   using Clock = std::chrono::steady_clock;
 
   /// Extra time the host grants past an exec's own timeout before giving up on the guest.
-  static constexpr std::chrono::milliseconds kExecGrace{5000};
+  static constexpr std::chrono::milliseconds kExecGrace{15000};  // generous: TCG guests on busy hosts are slow
 
   /// Takes ownership of a connected socket.
   explicit AgentClient(Socket socket);

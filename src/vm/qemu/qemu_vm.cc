@@ -75,7 +75,9 @@ QemuVm::QemuVm(const Snapshot& snapshot, QemuOptions options, asio::any_io_execu
 
 // The ChildProcess destructor SIGKILLs and reaps QEMU if it is still running,
 // so dropping a VM never leaks a process; there are no socket files to remove.
-QemuVm::~QemuVm() = default;
+QemuVm::~QemuVm() {
+  if (qmp_) qmp_->on_event(nullptr);  // the handler captures this
+}
 
 std::string QemuVm::do_console_log() const { return console_ ? console_->tail : std::string(); }
 
@@ -122,6 +124,13 @@ Task<Status> QemuVm::launch() {
   qmp_ = std::make_unique<QmpClient>(local_socket(ex, asio::local::stream_protocol(), qmp_pair.first.release()));
   auto greeting = co_await qmp_->handshake(10s);
   if (!greeting) co_return greeting.error().with_context("QMP handshake");
+  // QEMU's SHUTDOWN event says why the VM went away; keep it for exit reports.
+  // The handler lives as long as qmp_, which this object owns.
+  qmp_->on_event([this](const QmpEvent& ev) {
+    if (ev.name != "SHUTDOWN") return;
+    if (auto* reason = ev.data.if_contains("reason"); reason && reason->is_string())
+      shutdown_reason_ = std::string(reason->as_string());
+  });
 
   auto agent = std::make_unique<agent::AgentClient>(
       local_socket(ex, asio::local::stream_protocol(), agent_pair.first.release()));
@@ -185,7 +194,10 @@ VmExit QemuVm::classify_exit(const ::firerun::detail::ExitStatus& status) const 
     return {VmExit::Reason::vmm_crashed, "QEMU " + status.describe() + (err.empty() ? "" : ": " + err)};
   }
   if (stop_requested_) return {VmExit::Reason::stopped, "stopped on request"};
-  return {VmExit::Reason::shutdown, "guest powered off"};
+  if (shutdown_reason_ == "guest-reset")
+    return {VmExit::Reason::guest_panic, "guest rebooted unexpectedly (firerun VMs do not reboot)"};
+  return {VmExit::Reason::shutdown,
+          "guest powered off" + (shutdown_reason_.empty() ? std::string() : " (" + shutdown_reason_ + ")")};
 }
 
 Task<VmExit> QemuVm::do_wait() {

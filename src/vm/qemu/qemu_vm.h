@@ -46,6 +46,7 @@ class QemuVm final : public Vm {
   std::shared_ptr<ConsoleCapture> console_;
   bool stop_requested_ = false;
   bool kill_requested_ = false;
+  std::string shutdown_reason_;  ///< from QEMU's SHUTDOWN event ("guest-shutdown", "guest-reset", ...)
   std::optional<Snapshot> restore_from_;
 };
 
