@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iostream>
 
+#include <unistd.h>
+
 int main(int argc, char** argv) {
   std::string ratios_out;
   int kept = 1;
@@ -19,7 +21,9 @@ int main(int argc, char** argv) {
   argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  firerun::bench::RatioReporter reporter;
+  // Colour only on a terminal, so redirected output stays plain text.
+  firerun::bench::RatioReporter reporter(::isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_ColorTabular
+                                                                 : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.print_ratios(std::cout);
   if (!ratios_out.empty()) {

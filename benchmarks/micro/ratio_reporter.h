@@ -23,6 +23,7 @@ struct MicroRatio {
 
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  explicit RatioReporter(OutputOptions options) : ConsoleReporter(options) {}
   void ReportRuns(const std::vector<Run>& runs) override;
 
   /// Pairs found so far (complete pairs only), sorted by key.
