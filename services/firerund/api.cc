@@ -1,0 +1,267 @@
+#include "api.h"
+
+#include "api_json.h"
+#include "vm_runner.h"
+
+#include "firerun/image.h"
+#include "firerun/sandbox.h"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json.hpp>
+
+namespace firerun::daemon {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
+  // Walk the longer string fully so timing reveals neither content nor where they differ.
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+/// An ExecuteInput turned into a scheduler job (language + sandbox validation included).
+Result<scheduler::Job> make_job(const ExecuteInput& input, const Config& config) {
+  auto language = sandbox::find_language(input.request.language);
+  if (!language) return Error(Errc::invalid_argument, "lang: " + language.error().message());
+  FIRERUN_CHECK(sandbox::validate(input.request));
+  scheduler::Job job;
+  job.kind = "code";
+  job.payload = payload_json(input);
+  job.resources.vcpus = input.vcpus;
+  job.resources.memory_mib = vm_memory_mb(input.memory_mb, config, (*language)->min_memory_mib);
+  if (job.resources.memory_mib > config.limits.max_memory_mb)
+    return Error(Errc::invalid_argument, "memory_mb: " + (*language)->name + " needs at least " +
+                                             std::to_string(job.resources.memory_mib) + " MiB, over the limit of " +
+                                             std::to_string(config.limits.max_memory_mb));
+  auto deadline = input.request.timeout + std::chrono::milliseconds(config.boot_allowance_ms);
+  if (!(*language)->compile_argv.empty()) deadline += input.request.compile_timeout;
+  job.timeout = deadline;
+  return job;
+}
+
+bool compiled(const std::string& language_name) {
+  auto language = sandbox::find_language(language_name);
+  return language && !(*language)->compile_argv.empty();
+}
+
+}  // namespace
+
+Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics)
+    : config_(config), scheduler_(scheduler), metrics_(metrics),
+      limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)) {
+  auto bind = [this](auto method) -> Handler {
+    return [this, method](const HttpRequest& req, const PathParams& params) { return (this->*method)(req, params); };
+  };
+  router_.add(http::verb::post, "/v1/execute", bind(&Api::execute));
+  router_.add(http::verb::post, "/v1/jobs", bind(&Api::create_job));
+  router_.add(http::verb::get, "/v1/jobs/{id}", bind(&Api::get_job));
+  router_.add(http::verb::delete_, "/v1/jobs/{id}", bind(&Api::cancel_job));
+  router_.add(http::verb::get, "/v1/languages", bind(&Api::languages));
+  router_.add(http::verb::get, "/healthz", bind(&Api::health));
+  router_.add(http::verb::get, "/readyz", bind(&Api::ready));
+  router_.add(http::verb::get, "/metrics", bind(&Api::metrics));
+  router_.add(http::verb::get, "/api/v2/runtimes", bind(&Api::piston_runtimes));
+  router_.add(http::verb::post, "/api/v2/execute", bind(&Api::piston_execute));
+}
+
+HttpResponse Api::json_response(unsigned status, std::string body) const {
+  HttpResponse res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "firerund");
+  res.body() = std::move(body);
+  return res;
+}
+
+HttpResponse Api::error_response(const HttpRequest& req, unsigned status, const Error& error) {
+  if (status >= 400 && status < 500 && req.method() == http::verb::post) metrics_.http_rejected += 1;
+  return json_response(status, error_json(error));
+}
+
+HttpResponse Api::piston_error(const HttpRequest& req, unsigned status, const std::string& message) {
+  if (status >= 400 && status < 500) metrics_.http_rejected += 1;
+  (void)req;
+  return json_response(status, json::serialize(json::object{{"message", message}}));
+}
+
+HttpResponse Api::body_too_large(unsigned version) {
+  metrics_.http_rejected += 1;
+  auto res = json_response(413, error_json(Error(Errc::limit_exceeded, "request body exceeds " +
+                                                                           std::to_string(config_.limits.max_body_bytes) +
+                                                                           " bytes")));
+  res.version(version);
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+
+Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client) {
+  metrics_.http_requests += 1;
+  auto match = router_.match(req.method(), req.target());
+  HttpResponse res;
+  const std::string_view target = req.target();
+  const bool open_endpoint = target.rfind("/healthz", 0) == 0 || target.rfind("/readyz", 0) == 0;
+  if (!match.handler) {
+    if (!match.allowed.empty()) {
+      res = error_response(req, 405, Error(Errc::unsupported, "method not allowed on " + std::string(target)));
+      std::string allow;
+      for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
+      res.set(http::field::allow, allow);
+    } else {
+      res = error_response(req, 404, Error(Errc::not_found, "no such endpoint: " + std::string(target)));
+    }
+  } else if (!config_.auth_token.empty() && !open_endpoint &&
+             !constant_time_equal(req[http::field::authorization], "Bearer " + config_.auth_token)) {
+    res = error_response(req, 401, Error(Errc::auth, "missing or wrong bearer token"));
+    res.set(http::field::www_authenticate, "Bearer");
+  } else if (!open_endpoint && target.rfind("/metrics", 0) != 0 && !limiter_.allow(client)) {
+    res = error_response(req, 429, Error(Errc::limit_exceeded, "rate limit exceeded for " + client));
+    res.set(http::field::retry_after, std::to_string(limiter_.retry_after_seconds(client)));
+  } else {
+    auto handled = co_await (*match.handler)(req, match.params);
+    res = std::move(handled);
+  }
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  co_return res;
+}
+
+Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
+  auto input = parse_execute(req.body(), &config_.limits);
+  if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
+  auto job = make_job(*input, config_);
+  if (!job) co_return error_response(req, http_status_for(job.error().errc()), job.error());
+  auto id = scheduler_.submit(std::move(*job));
+  if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
+  auto record = co_await scheduler_.wait(*id);
+  if (!record) co_return error_response(req, 500, record.error());
+  if (record->status == scheduler::JobStatus::completed) co_return json_response(200, record->result);
+  Error error = record->error.value_or(Error(Errc::internal, "job ended without a result"));
+  error.with_context("job " + *id);
+  co_return error_response(req, http_status_for(error.errc()), error);
+}
+
+Task<HttpResponse> Api::create_job(const HttpRequest& req, const PathParams&) {
+  auto input = parse_execute(req.body(), &config_.limits);
+  if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
+  auto job = make_job(*input, config_);
+  if (!job) co_return error_response(req, http_status_for(job.error().errc()), job.error());
+  auto id = scheduler_.submit(std::move(*job));
+  if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
+  auto res = json_response(202, json::serialize(json::object{{"id", *id}, {"status", "queued"}}));
+  res.set(http::field::location, "/v1/jobs/" + *id);
+  co_return res;
+}
+
+Task<HttpResponse> Api::get_job(const HttpRequest& req, const PathParams& params) {
+  auto record = scheduler_.get(params.at("id"));
+  if (!record) co_return error_response(req, http_status_for(record.error().errc()), record.error());
+  co_return json_response(200, json::serialize(job_json(*record)));
+}
+
+Task<HttpResponse> Api::cancel_job(const HttpRequest& req, const PathParams& params) {
+  const std::string& id = params.at("id");
+  if (auto st = scheduler_.cancel(id); !st)
+    co_return error_response(req, http_status_for(st.error().errc()), st.error());
+  auto record = scheduler_.get(id);
+  if (!record) co_return error_response(req, 500, record.error());
+  // A running job is stopped asynchronously: 202 until it is actually cancelled.
+  co_return json_response(scheduler::is_terminal(record->status) ? 200 : 202, json::serialize(job_json(*record)));
+}
+
+bool Api::image_available(const std::string& name) const {
+  return static_cast<bool>(image::find_image(name, config_.image_cache));
+}
+
+Task<HttpResponse> Api::languages(const HttpRequest&, const PathParams&) {
+  json::array out;
+  for (const auto& l : sandbox::languages()) {
+    json::array aliases;
+    for (const auto& a : l.aliases) aliases.push_back(json::value(a));
+    out.push_back(json::object{{"name", l.name},
+                               {"aliases", std::move(aliases)},
+                               {"version", l.version},
+                               {"image", l.image},
+                               {"compiled", !l.compile_argv.empty()},
+                               {"min_memory_mb", l.min_memory_mib},
+                               {"available", image_available(l.image)}});
+  }
+  co_return json_response(200, json::serialize(out));
+}
+
+Task<HttpResponse> Api::health(const HttpRequest&, const PathParams&) {
+  co_return json_response(200, R"({"status":"ok"})");
+}
+
+Task<HttpResponse> Api::ready(const HttpRequest& req, const PathParams&) {
+  if (shutting_down_)
+    co_return error_response(req, 503, Error(Errc::bad_state, "shutting down"));
+  for (const auto& l : sandbox::languages())
+    if (image_available(l.image)) co_return json_response(200, R"({"status":"ready"})");
+  co_return error_response(req, 503,
+                           Error(Errc::not_found, "no language image is built in " + config_.image_cache.string()));
+}
+
+Task<HttpResponse> Api::metrics(const HttpRequest&, const PathParams&) {
+  HttpResponse res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = metrics_.render(scheduler_.stats());
+  co_return res;
+}
+
+Task<HttpResponse> Api::piston_runtimes(const HttpRequest&, const PathParams&) {
+  json::array out;
+  for (const auto& l : sandbox::languages()) {
+    if (!image_available(l.image)) continue;
+    json::array aliases;
+    for (const auto& a : l.aliases) aliases.push_back(json::value(a));
+    out.push_back(json::object{{"language", l.name}, {"version", l.version}, {"aliases", std::move(aliases)}});
+  }
+  co_return json_response(200, json::serialize(out));
+}
+
+Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const PathParams&) {
+  auto input = parse_piston_execute(req.body(), config_.limits);
+  if (!input) co_return piston_error(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error().message());
+  // Piston requires a version: "*" (or a prefix of ours, e.g. "3" or "3.11.x") selects ours.
+  std::string version;
+  {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    if (auto* v = body.is_object() ? body.as_object().if_contains("version") : nullptr; v && v->is_string())
+      version = std::string(v->as_string());
+  }
+  auto language = sandbox::find_language(input->request.language);
+  auto version_ok = [&](const std::string& ours) {
+    if (version.empty() || version == "*" || version == "latest") return true;
+    std::string wanted = version;
+    while (!wanted.empty() && (wanted.back() == 'x' || wanted.back() == '*' || wanted.back() == '.')) wanted.pop_back();
+    return ours.rfind(wanted, 0) == 0 || wanted.rfind(ours, 0) == 0;
+  };
+  if (!language || !version_ok((*language)->version) || !image_available((*language)->image))
+    co_return piston_error(req, 400, input->request.language + "-" + version + " runtime is unknown");
+  auto job = make_job(*input, config_);
+  if (!job) co_return piston_error(req, http_status_for(job.error().errc()), job.error().message());
+  auto id = scheduler_.submit(std::move(*job));
+  if (!id) co_return piston_error(req, http_status_for(id.error().errc()), id.error().message());
+  auto record = co_await scheduler_.wait(*id);
+  if (!record) co_return piston_error(req, 500, record.error().message());
+  if (record->status != scheduler::JobStatus::completed) {
+    Error error = record->error.value_or(Error(Errc::internal, "job ended without a result"));
+    co_return piston_error(req, http_status_for(error.errc()), error.what());
+  }
+  auto out = piston_result(record->result, compiled(input->request.language));
+  if (!out) co_return piston_error(req, 500, out.error().what());
+  co_return json_response(200, json::serialize(*out));
+}
+
+}  // namespace firerun::daemon

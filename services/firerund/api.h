@@ -1,0 +1,63 @@
+// The HTTP API: route table, admission (auth, rate limit) and handlers.
+#pragma once
+
+#include "config.h"
+#include "metrics.h"
+#include "rate_limiter.h"
+#include "router.h"
+
+#include "firerun/scheduler.h"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <optional>
+
+namespace firerun::daemon {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+using Handler = std::function<Task<HttpResponse>(const HttpRequest&, const PathParams&)>;
+
+/// Compares secrets in time independent of where they differ.
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
+
+class Api {
+ public:
+  /// All references must outlive the Api.
+  Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics);
+
+  /// Routes, authenticates and rate-limits one request. `client` is the remote address.
+  Task<HttpResponse> handle(const HttpRequest& request, const std::string& client);
+  /// The answer for a body over limits.max_body_bytes (the session stops reading it).
+  HttpResponse body_too_large(unsigned version);
+  const Router<Handler>& router() const { return router_; }
+  /// /readyz answers 503 from now on.
+  void begin_shutdown() { shutting_down_ = true; }
+
+ private:
+  HttpResponse json_response(unsigned status, std::string body) const;
+  HttpResponse error_response(const HttpRequest& req, unsigned status, const Error& error);
+  HttpResponse piston_error(const HttpRequest& req, unsigned status, const std::string& message);
+  Task<HttpResponse> execute(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> create_job(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> get_job(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> cancel_job(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> languages(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> health(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> ready(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> metrics(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> piston_runtimes(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> piston_execute(const HttpRequest& req, const PathParams&);
+  bool image_available(const std::string& image) const;
+
+  const Config& config_;
+  scheduler::Scheduler& scheduler_;
+  Metrics& metrics_;
+  RateLimiter limiter_;
+  Router<Handler> router_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace firerun::daemon

@@ -1,0 +1,237 @@
+#include "config.h"
+
+#include "firerun/image.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+extern char** environ;
+
+namespace firerun::daemon {
+namespace {
+
+Error key_error(std::string_view key, std::string_view what) {
+  return Error(Errc::invalid_argument, std::string(key) + ": " + std::string(what));
+}
+
+Result<std::uint64_t> positive_integer(std::string_view key, const std::string& text, bool allow_zero = false) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || (!allow_zero && v == 0))
+    return key_error(key, allow_zero ? "must be a non-negative integer" : "must be a positive integer");
+  return v;
+}
+
+Result<double> positive_number(std::string_view key, const std::string& text, bool allow_zero = false) {
+  std::istringstream in(text);
+  double v = 0;
+  in >> v;
+  if (text.empty() || !in.eof() || in.fail() || !std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
+    return key_error(key, allow_zero ? "must be a non-negative number" : "must be a positive number");
+  return v;
+}
+
+/// One documented key: how to apply its scalar text to a Config.
+struct KeySpec {
+  const char* key;
+  std::function<Status(Config&, const std::string&)> apply;
+};
+
+std::vector<KeySpec> key_specs() {
+  auto uint_key = [](const char* key, auto setter, bool allow_zero, std::uint64_t max) {
+    return KeySpec{key, [key, setter, allow_zero, max](Config& c, const std::string& v) -> Status {
+                     FIRERUN_TRY(auto n, positive_integer(key, v, allow_zero));
+                     if (n > max) return key_error(key, "must be at most " + std::to_string(max));
+                     setter(c, n);
+                     return {};
+                   }};
+  };
+  auto real_key = [](const char* key, auto setter, bool allow_zero) {
+    return KeySpec{key, [key, setter, allow_zero](Config& c, const std::string& v) -> Status {
+                     FIRERUN_TRY(auto n, positive_number(key, v, allow_zero));
+                     setter(c, n);
+                     return {};
+                   }};
+  };
+  auto text_key = [](const char* key, auto setter) {
+    return KeySpec{key, [key, setter](Config& c, const std::string& v) -> Status {
+                     if (v.empty()) return key_error(key, "must not be empty");
+                     return setter(c, v);
+                   }};
+  };
+  constexpr std::uint64_t kBig = 1ull << 40;
+  return {
+      text_key("listen",
+               [](Config& c, const std::string& v) -> Status {
+                 auto colon = v.rfind(':');
+                 if (colon == std::string::npos || colon == 0)
+                   return key_error("listen", "must be host:port (e.g. 127.0.0.1:8080)");
+                 FIRERUN_TRY(auto port, positive_integer("listen", v.substr(colon + 1), true));
+                 if (port > 65535) return key_error("listen", "port must be at most 65535");
+                 c.listen = v;
+                 return {};
+               }),
+      text_key("state_dir", [](Config& c, const std::string& v) -> Status { c.state_dir = v; return {}; }),
+      text_key("image_cache", [](Config& c, const std::string& v) -> Status { c.image_cache = v; return {}; }),
+      text_key("backend", [](Config& c, const std::string& v) -> Status { c.backend = v; return {}; }),
+      text_key("log_level",
+               [](Config& c, const std::string& v) -> Status {
+                 for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+                   if (v == level) {
+                     c.log_level = v;
+                     return {};
+                   }
+                 return key_error("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+               }),
+      text_key("auth.token_file", [](Config& c, const std::string& v) -> Status { c.auth_token_file = v; return {}; }),
+      uint_key("limits.max_body_bytes", [](Config& c, std::uint64_t n) { c.limits.max_body_bytes = n; }, false, 1ull << 30),
+      uint_key("limits.max_code_bytes", [](Config& c, std::uint64_t n) { c.limits.max_code_bytes = n; }, false, 1ull << 30),
+      uint_key("limits.max_output_bytes", [](Config& c, std::uint64_t n) { c.limits.max_output_bytes = n; }, false, 1ull << 30),
+      uint_key("limits.max_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.max_timeout_ms = n; }, false, 24ull * 3600 * 1000),
+      uint_key("limits.default_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.default_timeout_ms = n; }, false, 24ull * 3600 * 1000),
+      uint_key("limits.max_memory_mb", [](Config& c, std::uint64_t n) { c.limits.max_memory_mb = n; }, false, 65536),
+      uint_key("limits.default_memory_mb", [](Config& c, std::uint64_t n) { c.limits.default_memory_mb = n; }, false, 65536),
+      uint_key("limits.max_vcpus", [](Config& c, std::uint64_t n) { c.limits.max_vcpus = static_cast<unsigned>(n); }, false, 64),
+      uint_key("limits.max_concurrent_jobs", [](Config& c, std::uint64_t n) { c.limits.max_concurrent_jobs = static_cast<unsigned>(n); }, false, 4096),
+      uint_key("limits.max_queue", [](Config& c, std::uint64_t n) { c.limits.max_queue = n; }, false, 1000000),
+      real_key("limits.rate_limit_per_second", [](Config& c, double n) { c.limits.rate_limit_per_second = n; }, true),
+      uint_key("limits.rate_limit_burst", [](Config& c, std::uint64_t n) { c.limits.rate_limit_burst = n; }, false, 1000000),
+      uint_key("limits.request_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.request_timeout_ms = n; }, false, kBig),
+      uint_key("limits.idle_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.idle_timeout_ms = n; }, false, kBig),
+      real_key("scheduler.cpu_overcommit", [](Config& c, double n) { c.cpu_overcommit = n; }, false),
+      real_key("scheduler.memory_overcommit", [](Config& c, double n) { c.memory_overcommit = n; }, false),
+      uint_key("scheduler.host_vcpus", [](Config& c, std::uint64_t n) { c.host_vcpus = static_cast<unsigned>(n); }, true, 4096),
+      uint_key("scheduler.host_memory_mb", [](Config& c, std::uint64_t n) { c.host_memory_mb = n; }, true, kBig),
+      uint_key("scheduler.max_attempts", [](Config& c, std::uint64_t n) { c.max_attempts = static_cast<unsigned>(n); }, false, 10),
+      text_key("scheduler.on_restart",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v == "fail") c.on_restart = scheduler::InterruptedPolicy::fail;
+                 else if (v == "retry") c.on_restart = scheduler::InterruptedPolicy::retry;
+                 else return key_error("scheduler.on_restart", "must be 'fail' or 'retry'");
+                 return {};
+               }),
+      uint_key("scheduler.shutdown_grace_ms", [](Config& c, std::uint64_t n) { c.shutdown_grace_ms = n; }, true, kBig),
+      uint_key("scheduler.boot_allowance_ms", [](Config& c, std::uint64_t n) { c.boot_allowance_ms = n; }, false, kBig),
+  };
+}
+
+/// Flattens a YAML mapping into "a.b" → scalar text; rejects non-scalars at leaves.
+Status flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (!node.IsMap()) return key_error(prefix.empty() ? "<top level>" : prefix, "must be a mapping");
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) return key_error(prefix.empty() ? "<top level>" : prefix, "keys must be strings");
+    std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    if (kv.second.IsMap()) {
+      FIRERUN_CHECK(flatten(kv.second, key, out));
+    } else if (kv.second.IsScalar()) {
+      out[key] = kv.second.Scalar();
+    } else if (kv.second.IsNull()) {
+      out[key] = "";
+    } else {
+      return key_error(key, "must be a single value");
+    }
+  }
+  return {};
+}
+
+Result<std::string> read_token_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return key_error("auth.token_file", "cannot read " + path.string());
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16) return key_error("auth.token_file", "token in " + path.string() + " must be at least 16 characters");
+  return token;
+}
+
+}  // namespace
+
+std::string env_name_for(std::string_view key) {
+  std::string out = "FIRERUN_";
+  for (char c : key) out.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  for (const auto& spec : key_specs()) out.emplace_back(spec.key);
+  return out;
+}
+
+Result<Config> parse_config(std::string_view yaml_text, const std::map<std::string, std::string>& env) {
+  std::map<std::string, std::string> values;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (root && !root.IsNull()) FIRERUN_CHECK(flatten(root, "", values));
+  } catch (const YAML::Exception& e) {
+    return Error(Errc::invalid_argument, std::string("malformed YAML: ") + e.what());
+  }
+  const auto specs = key_specs();
+  for (const auto& [key, value] : values) {
+    bool known = false;
+    for (const auto& spec : specs) known = known || key == spec.key;
+    if (!known) return key_error(key, "unknown key");
+  }
+  // The environment wins over the file.
+  for (const auto& spec : specs)
+    if (auto it = env.find(env_name_for(spec.key)); it != env.end()) values[spec.key] = it->second;
+
+  Config config;
+  for (const auto& spec : specs)
+    if (auto it = values.find(spec.key); it != values.end()) FIRERUN_CHECK(spec.apply(config, it->second));
+
+  if (auto it = env.find("FIRERUN_AUTH_TOKEN"); it != env.end()) {
+    if (it->second.size() < 16) return key_error("FIRERUN_AUTH_TOKEN", "token must be at least 16 characters");
+    config.auth_token = it->second;
+  } else if (!config.auth_token_file.empty()) {
+    FIRERUN_TRY(config.auth_token, read_token_file(config.auth_token_file));
+  }
+  const Limits& l = config.limits;
+  if (l.default_timeout_ms > l.max_timeout_ms)
+    return key_error("limits.default_timeout_ms", "must not exceed limits.max_timeout_ms");
+  if (l.default_memory_mb > l.max_memory_mb)
+    return key_error("limits.default_memory_mb", "must not exceed limits.max_memory_mb");
+  if (l.max_code_bytes > l.max_body_bytes)
+    return key_error("limits.max_code_bytes", "must not exceed limits.max_body_bytes");
+  if (config.image_cache.empty()) config.image_cache = image::default_cache_root();
+  return config;
+}
+
+Result<Config> load_config(const std::filesystem::path& path) {
+  std::string text;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error(Errc::not_found, "cannot read config file " + path.string());
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("FIRERUN_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  auto config = parse_config(text, env);
+  if (!config && !path.empty()) return std::move(config).error().with_context(path.string());
+  return config;
+}
+
+scheduler::Options scheduler_options(const Config& c) {
+  scheduler::Options o;
+  o.database = c.state_dir / "jobs.db";
+  o.max_queue = c.limits.max_queue;
+  o.workers = c.limits.max_concurrent_jobs;
+  o.host_vcpus = c.host_vcpus;
+  o.host_memory_mib = c.host_memory_mb;
+  o.cpu_overcommit = c.cpu_overcommit;
+  o.memory_overcommit = c.memory_overcommit;
+  o.max_attempts = c.max_attempts;
+  o.interrupted = c.on_restart;
+  return o;
+}
+
+}  // namespace firerun::daemon

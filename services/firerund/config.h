@@ -1,0 +1,66 @@
+// firerund configuration: one YAML file plus FIRERUN_* environment overrides,
+// validated up front; errors name the offending key.
+#pragma once
+
+#include "firerun/error.h"
+#include "firerun/scheduler.h"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace firerun::daemon {
+
+struct Limits {
+  std::uint64_t max_body_bytes = 1u << 20;     ///< HTTP request body
+  std::uint64_t max_code_bytes = 256u << 10;   ///< code + files
+  std::uint64_t max_output_bytes = 1u << 20;   ///< per stream
+  std::uint64_t max_timeout_ms = 60000;        ///< user run timeout ceiling
+  std::uint64_t default_timeout_ms = 10000;
+  std::uint64_t max_memory_mb = 2048;
+  std::uint64_t default_memory_mb = 256;       ///< raised to the language's minimum
+  unsigned max_vcpus = 2;
+  unsigned max_concurrent_jobs = 2;
+  std::uint64_t max_queue = 1000;
+  double rate_limit_per_second = 20;           ///< per client address; 0 disables
+  std::uint64_t rate_limit_burst = 40;
+  std::uint64_t request_timeout_ms = 30000;    ///< reading one request (headers + body)
+  std::uint64_t idle_timeout_ms = 60000;       ///< keep-alive idle connection
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";       ///< host:port (port 0 = any free port)
+  std::filesystem::path state_dir = "/var/lib/firerun";
+  std::filesystem::path image_cache;           ///< empty = image::default_cache_root()
+  std::string backend = "qemu:///?accel=auto";
+  std::string log_level = "info";
+  std::filesystem::path auth_token_file;       ///< where the token came from (for messages)
+  std::string auth_token;                      ///< empty = no auth. Never logged.
+  Limits limits;
+  double cpu_overcommit = 1.0;
+  double memory_overcommit = 1.0;
+  unsigned host_vcpus = 0;                     ///< 0 = detected
+  std::uint64_t host_memory_mb = 0;            ///< 0 = detected
+  unsigned max_attempts = 2;
+  scheduler::InterruptedPolicy on_restart = scheduler::InterruptedPolicy::fail;
+  std::uint64_t shutdown_grace_ms = 30000;
+  std::uint64_t boot_allowance_ms = 120000;    ///< added to the user timeouts for the job deadline
+};
+
+/// Parses YAML text and applies `env` overrides (FIRERUN_LISTEN,
+/// FIRERUN_LIMITS_MAX_BODY_BYTES, ...: the key path upper-cased, dots as '_').
+/// FIRERUN_AUTH_TOKEN sets the token directly; auth.token_file is read here.
+Result<Config> parse_config(std::string_view yaml_text, const std::map<std::string, std::string>& env);
+/// Reads `path` (empty = defaults only) and the process environment.
+Result<Config> load_config(const std::filesystem::path& path);
+/// The documented keys (for --help and docs), e.g. "limits.max_body_bytes".
+std::vector<std::string> config_keys();
+/// The environment variable that overrides a key ("limits.max_body_bytes" → FIRERUN_LIMITS_MAX_BODY_BYTES).
+std::string env_name_for(std::string_view key);
+/// Scheduler options derived from the config.
+scheduler::Options scheduler_options(const Config& config);
+
+}  // namespace firerun::daemon

@@ -1,0 +1,100 @@
+// firerund: the HTTP daemon running code in throwaway microVMs.
+//   firerund --config /etc/firerun/firerund.yaml
+//   firerund --check-config /etc/firerun/firerund.yaml
+#include "api.h"
+#include "config.h"
+#include "metrics.h"
+#include "server.h"
+#include "vm_runner.h"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace asio = boost::asio;
+using namespace firerun;
+using namespace firerun::daemon;
+
+int main(int argc, char** argv) {
+  CLI::App app{"firerund: runs untrusted code in throwaway microVMs behind an HTTP API"};
+  std::string config_path, check_path;
+  app.add_option("-c,--config", config_path, "YAML configuration file (FIRERUN_* environment variables override it)");
+  app.add_option("--check-config", check_path, "Validate a configuration file and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!check_path.empty()) {
+    auto checked = load_config(check_path);
+    if (!checked) {
+      std::fprintf(stderr, "firerund: invalid configuration: %s\n", checked.error().what().c_str());
+      return 2;
+    }
+    std::printf("%s: OK\n", check_path.c_str());
+    return 0;
+  }
+  auto loaded = load_config(config_path);
+  if (!loaded) {
+    std::fprintf(stderr, "firerund: invalid configuration: %s\n", loaded.error().what().c_str());
+    return 2;
+  }
+  const Config config = std::move(*loaded);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  std::error_code fs_ec;
+  std::filesystem::create_directories(config.state_dir, fs_ec);
+  if (fs_ec) {
+    std::fprintf(stderr, "firerund: creating state_dir %s: %s\n", config.state_dir.c_str(), fs_ec.message().c_str());
+    return 1;
+  }
+
+  asio::io_context io;
+  Metrics metrics;
+  auto made = scheduler::make_scheduler(scheduler_options(config), make_vm_runner(config, metrics, io.get_executor()),
+                                        io.get_executor());
+  if (!made) {
+    std::fprintf(stderr, "firerund: %s\n", made.error().what().c_str());
+    return 1;
+  }
+  std::unique_ptr<scheduler::Scheduler> scheduler = std::move(*made);
+  scheduler->on_finished([&metrics](const scheduler::JobRecord& r) {
+    if (r.started_ms && r.finished_ms) metrics.job_duration.observe(double(*r.finished_ms - *r.started_ms) / 1000.0);
+  });
+
+  Api api(config, *scheduler, metrics);
+  Server server(io.get_executor(), api, config.limits);
+  auto endpoint = server.listen(config.listen);
+  if (!endpoint) {
+    std::fprintf(stderr, "firerund: %s\n", endpoint.error().what().c_str());
+    return 1;
+  }
+  // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
+  std::printf("firerund listening on %s:%u\n", endpoint->address().to_string().c_str(), endpoint->port());
+  std::fflush(stdout);
+  spdlog::info("listening on {}:{} (backend {}, images {}, state {}, auth {})", endpoint->address().to_string(),
+               endpoint->port(), config.backend, config.image_cache.string(), config.state_dir.string(),
+               config.auth_token.empty() ? "off" : "bearer token");
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (grace {} ms)", signal, config.shutdown_grace_ms);
+    server.stop_accepting();
+    api.begin_shutdown();
+    asio::co_spawn(
+        io,
+        [&]() -> Task<void> {
+          co_await scheduler->shutdown(std::chrono::milliseconds(config.shutdown_grace_ms));
+          io.stop();
+        },
+        asio::detached);
+  });
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,96 @@
+#include "vm_runner.h"
+
+#include "api_json.h"
+
+#include "firerun/image.h"
+#include "firerun/sandbox.h"
+#include "firerun/vm.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
+namespace firerun::daemon {
+namespace {
+namespace asio = boost::asio;
+
+/// Keeps firerun_vms_active honest on every exit path.
+struct ActiveVm {
+  explicit ActiveVm(Metrics& m) : metrics(m) { metrics.vms_active += 1; }
+  ~ActiveVm() { metrics.vms_active -= 1; }
+  Metrics& metrics;
+};
+
+Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler::JobContext& ctx, const Config& config,
+                                            Metrics& metrics, asio::any_io_executor executor) {
+  auto input = parse_execute(job.payload, nullptr);
+  if (!input) co_return std::move(input).error().with_context("job payload");
+  const sandbox::CodeRequest& request = input->request;
+  FIRERUN_CO_TRY(const sandbox::Language* language, sandbox::find_language(request.language));
+  // Images are prebuilt by the operator (`firerun image build <name>`): never
+  // build on the request path.
+  auto img = image::find_image(language->image, config.image_cache);
+  if (!img)
+    co_return Error(Errc::unsupported, "the '" + language->image + "' image is not built in " +
+                                           config.image_cache.string() + " (run: firerun image build " +
+                                           language->image + ")");
+  FIRERUN_CO_TRY(auto backend, open_vm_backend(config.backend, executor));
+
+  VmSpec spec;
+  spec.name = "job-" + job.id.substr(0, 12) + "-" + std::to_string(job.attempt);
+  spec.vcpus = job.resources.vcpus;
+  spec.memory_mib = job.resources.memory_mib;
+  spec.kernel = img->kernel;
+  spec.initrd = img->initrd;
+  spec.kernel_cmdline = img->cmdline;
+  spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
+  FIRERUN_CO_TRY(std::unique_ptr<Vm> created, backend->create(spec));
+  std::shared_ptr<Vm> vm = std::move(created);
+  ActiveVm active(metrics);
+
+  // A stop request (cancel, deadline, shutdown) kills the VMM; the pending
+  // start/exec then fails and the normal path below cleans up.
+  ctx.on_stop([vm, executor] {
+    asio::co_spawn(
+        executor, [vm]() -> Task<void> { (void)co_await vm->kill(); }, asio::detached);
+  });
+  auto started = co_await vm->start();
+  if (vm->info().vmm_pid > 0) ctx.record_vm_process(vm->info().vmm_pid);
+  Result<sandbox::CodeResult> ran = make_error(Errc::cancelled, "not run");
+  if (started) {
+    metrics.vm_boot.observe(std::chrono::duration<double>(vm->info().boot_time).count());
+    if (!ctx.stop_requested()) {
+      auto r = co_await sandbox::run_code(*vm, *language, request);
+      ran = std::move(r);
+    }
+    auto stopped = co_await vm->stop(std::chrono::seconds(2));
+    if (!stopped) (void)co_await vm->kill();
+  } else {
+    (void)co_await vm->kill();
+  }
+  (void)co_await vm->wait();
+  ctx.clear_vm_process();
+  if (ctx.stop_requested()) co_return Error(ctx.stop_reason(), "job stopped");
+  if (!started) co_return std::move(started).error();
+  if (!ran) co_return std::move(ran).error();
+  const ExecResult& e = ran->exec;
+  scheduler::JobOutcome outcome;
+  outcome.user_failed = e.timed_out || e.signal.has_value() || e.exit_code.value_or(0) != 0;
+  outcome.result = execute_result_json(job.id, *ran);
+  co_return outcome;
+}
+
+}  // namespace
+
+std::uint64_t vm_memory_mb(std::uint64_t asked_mb, const Config& config, std::uint64_t language_min_mib) {
+  return std::max(asked_mb ? asked_mb : config.limits.default_memory_mb, language_min_mib);
+}
+
+scheduler::Runner make_vm_runner(const Config& config, Metrics& metrics, asio::any_io_executor executor) {
+  return [&config, &metrics, executor](const scheduler::Job& job,
+                                       scheduler::JobContext& ctx) -> Task<Result<scheduler::JobOutcome>> {
+    return run_job(job, ctx, config, metrics, executor);
+  };
+}
+
+}  // namespace firerun::daemon

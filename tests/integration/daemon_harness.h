@@ -1,0 +1,218 @@
+// Runs a real firerund as a child process and talks HTTP to it.
+#pragma once
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace firerun::testing {
+
+namespace http = boost::beast::http;
+
+struct Reply {
+  unsigned status = 0;
+  std::string body;
+  std::string content_type;
+  boost::json::value json() const { return boost::json::parse(body); }
+};
+
+/// One HTTP request on a fresh connection (tests want independence, not speed).
+inline Reply http_request(unsigned short port, http::verb method, const std::string& target,
+                          const std::string& body = {}, const std::string& token = {}) {
+  boost::asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty() || method == http::verb::post) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  http::write(stream, req);
+  boost::beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64u << 20);
+  boost::beast::error_code ec;
+  http::read(stream, buffer, parser, ec);
+  if (ec) throw std::runtime_error(std::string("HTTP read failed: ") + ec.message());
+  auto res = parser.release();
+  return Reply{res.result_int(), res.body(), std::string(res[http::field::content_type])};
+}
+
+/// Open fds of a process.
+inline std::size_t fd_count(int pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
+  return n;
+}
+
+/// Pids whose parent is `pid`.
+inline std::set<int> children_of(int pid) {
+  std::set<int> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(entry.path() / "status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("PPid:", 0) == 0) {
+        if (std::stoi(line.substr(5)) == pid) out.insert(std::stoi(name));
+        break;
+      }
+  }
+  return out;
+}
+
+inline bool process_alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
+/// A firerund child process with its own state dir.
+class Daemon {
+ public:
+  /// `env`: FIRERUN_* settings on top of the test defaults.
+  Daemon(std::filesystem::path state_dir, std::map<std::string, std::string> env = {})
+      : state_dir_(std::move(state_dir)), env_(std::move(env)) {}
+  ~Daemon() {
+    if (pid_ > 0) terminate();
+  }
+
+  void start() {
+    const char* binary = std::getenv("FIRERUN_DAEMON");
+    if (!binary) throw std::runtime_error("FIRERUN_DAEMON is not set (run through ctest)");
+    const char* cache = std::getenv("FIRERUN_TEST_CACHE");
+    std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
+                                           {"FIRERUN_STATE_DIR", state_dir_.string()},
+                                           {"FIRERUN_IMAGE_CACHE", cache ? cache : ""},
+                                           {"FIRERUN_LOG_LEVEL", "warn"},
+                                           {"FIRERUN_LIMITS_RATE_LIMIT_PER_SECOND", "0"},
+                                           {"FIRERUN_SCHEDULER_SHUTDOWN_GRACE_MS", "2000"}};
+    if (const char* accel = std::getenv("FIRERUN_TEST_ACCEL")) env["FIRERUN_BACKEND"] = std::string("qemu:///?accel=") + accel;
+    for (auto& [k, v] : env_) env[k] = v;
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      ::execl(binary, "firerund", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      char buf[256];
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    auto colon = line.rfind(':');
+    if (line.find("listening on") == std::string::npos || colon == std::string::npos)
+      throw std::runtime_error("firerund did not start: '" + line + "'");
+    port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
+  }
+
+  /// SIGTERM and wait (up to `limit`); returns the exit status.
+  int terminate(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    ::kill(pid_, SIGTERM);
+    return reap(limit);
+  }
+  void kill9() {
+    ::kill(pid_, SIGKILL);
+    reap(std::chrono::seconds(10));
+  }
+
+  int pid() const { return pid_; }
+  unsigned short port() const { return port_; }
+  Reply get(const std::string& target, const std::string& token = {}) const {
+    return http_request(port_, http::verb::get, target, {}, token);
+  }
+  Reply post(const std::string& target, const std::string& body, const std::string& token = {}) const {
+    return http_request(port_, http::verb::post, target, body, token);
+  }
+  Reply del(const std::string& target) const { return http_request(port_, http::verb::delete_, target); }
+
+  /// A metric's value from /metrics (first sample whose name+labels start with `series`).
+  double metric(const std::string& series, const std::string& token = {}) const {
+    auto text = get("/metrics", token).body;
+    std::size_t pos = 0;
+    while ((pos = text.find(series, pos)) != std::string::npos) {
+      if (pos == 0 || text[pos - 1] == '\n') {
+        auto space = text.find(' ', pos);
+        return std::stod(text.substr(space + 1, text.find('\n', space) - space - 1));
+      }
+      pos += series.size();
+    }
+    throw std::runtime_error("metric not found: " + series);
+  }
+
+ private:
+  int reap(std::chrono::seconds limit) {
+    int status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "firerund did not exit within " << limit.count() << " s; killing it";
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  std::filesystem::path state_dir_;
+  std::map<std::string, std::string> env_;
+  int pid_ = -1;
+  unsigned short port_ = 0;
+};
+
+/// A temporary directory removed at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag) {
+    std::string pattern = (std::filesystem::temp_directory_path() / ("daemon-test-" + tag + "-XXXXXX")).string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp");
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace firerun::testing

@@ -1,0 +1,136 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace firerun::daemon {
+namespace {
+
+std::string error_of(std::string_view yaml, std::map<std::string, std::string> env = {}) {
+  auto c = parse_config(yaml, env);
+  return c ? std::string("<ok>") : c.error().what();
+}
+
+TEST(Config, DefaultsAreValid) {
+  auto c = parse_config("", {});
+  ASSERT_TRUE(c) << c.error().what();
+  EXPECT_EQ(c->listen, "127.0.0.1:8080");
+  EXPECT_EQ(c->limits.max_body_bytes, 1u << 20);
+  EXPECT_TRUE(c->auth_token.empty());
+  EXPECT_FALSE(c->image_cache.empty());
+}
+
+TEST(Config, ParsesEveryDocumentedKey) {
+  auto c = parse_config(R"(
+listen: 0.0.0.0:9000
+state_dir: /tmp/state
+image_cache: /tmp/cache
+backend: qemu:///?accel=tcg
+log_level: debug
+limits:
+  max_body_bytes: 2048
+  max_code_bytes: 1024
+  max_output_bytes: 4096
+  max_timeout_ms: 5000
+  default_timeout_ms: 1000
+  max_memory_mb: 1024
+  default_memory_mb: 512
+  max_vcpus: 4
+  max_concurrent_jobs: 3
+  max_queue: 10
+  rate_limit_per_second: 2.5
+  rate_limit_burst: 5
+  request_timeout_ms: 100
+  idle_timeout_ms: 200
+scheduler:
+  cpu_overcommit: 2
+  memory_overcommit: 1.5
+  host_vcpus: 8
+  host_memory_mb: 4096
+  max_attempts: 3
+  on_restart: retry
+  shutdown_grace_ms: 0
+  boot_allowance_ms: 1000
+)", {});
+  ASSERT_TRUE(c) << c.error().what();
+  EXPECT_EQ(c->listen, "0.0.0.0:9000");
+  EXPECT_EQ(c->state_dir, "/tmp/state");
+  EXPECT_EQ(c->backend, "qemu:///?accel=tcg");
+  EXPECT_EQ(c->limits.max_code_bytes, 1024u);
+  EXPECT_DOUBLE_EQ(c->limits.rate_limit_per_second, 2.5);
+  EXPECT_EQ(c->limits.max_concurrent_jobs, 3u);
+  EXPECT_DOUBLE_EQ(c->cpu_overcommit, 2.0);
+  EXPECT_EQ(c->on_restart, scheduler::InterruptedPolicy::retry);
+  EXPECT_EQ(c->shutdown_grace_ms, 0u);
+  auto o = scheduler_options(*c);
+  EXPECT_EQ(o.workers, 3u);
+  EXPECT_EQ(o.database, std::filesystem::path("/tmp/state/jobs.db"));
+  EXPECT_EQ(o.max_attempts, 3u);
+}
+
+TEST(Config, ErrorsNameTheOffendingKey) {
+  EXPECT_EQ(error_of("limits:\n  max_body_bytes: -5\n"), "limits.max_body_bytes: must be a positive integer [invalid_argument]");
+  EXPECT_EQ(error_of("limits:\n  max_body_bytes: lots\n"), "limits.max_body_bytes: must be a positive integer [invalid_argument]");
+  EXPECT_EQ(error_of("limits:\n  max_body_bytes: 0\n"), "limits.max_body_bytes: must be a positive integer [invalid_argument]");
+  EXPECT_NE(error_of("limits:\n  max_queue: [1, 2]\n").find("limits.max_queue: must be a single value"), std::string::npos);
+  EXPECT_NE(error_of("limts:\n  max_queue: 1\n").find("limts.max_queue: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("listen: nowhere\n").find("listen: must be host:port"), std::string::npos);
+  EXPECT_NE(error_of("listen: 1.2.3.4:70000\n").find("listen: port must be at most 65535"), std::string::npos);
+  EXPECT_NE(error_of("scheduler:\n  on_restart: maybe\n").find("scheduler.on_restart"), std::string::npos);
+  EXPECT_NE(error_of("scheduler:\n  cpu_overcommit: 0\n").find("scheduler.cpu_overcommit: must be a positive number"),
+            std::string::npos);
+  EXPECT_NE(error_of("log_level: loud\n").find("log_level"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  default_timeout_ms: 99999999\n").find("limits.default_timeout_ms"), std::string::npos);
+  EXPECT_NE(error_of("listen: [unclosed\n").find("malformed YAML"), std::string::npos);
+  EXPECT_NE(error_of("- a\n- b\n").find("must be a mapping"), std::string::npos);
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+  std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
+                                         {"FIRERUN_LIMITS_MAX_QUEUE", "7"},
+                                         {"FIRERUN_SCHEDULER_ON_RESTART", "retry"}};
+  auto c = parse_config("listen: 10.0.0.1:80\nlimits:\n  max_queue: 100\n", env);
+  ASSERT_TRUE(c) << c.error().what();
+  EXPECT_EQ(c->listen, "127.0.0.1:0");
+  EXPECT_EQ(c->limits.max_queue, 7u);
+  EXPECT_EQ(c->on_restart, scheduler::InterruptedPolicy::retry);
+  EXPECT_NE(error_of("", {{"FIRERUN_LIMITS_MAX_QUEUE", "x"}}).find("limits.max_queue"), std::string::npos);
+  EXPECT_EQ(env_name_for("limits.max_body_bytes"), "FIRERUN_LIMITS_MAX_BODY_BYTES");
+}
+
+TEST(Config, TokenFromFileOrEnvironmentAndNeverInErrors) {
+  const std::string secret = "s3cr3t-token-value-1234567890";
+  auto path = std::filesystem::temp_directory_path() / ("cfg-token-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path);
+    out << secret << "\n";
+  }
+  auto c = parse_config("auth:\n  token_file: " + path.string() + "\n", {});
+  ASSERT_TRUE(c) << c.error().what();
+  EXPECT_EQ(c->auth_token, secret);
+  {
+    std::ofstream out(path);
+    out << "short\n";
+  }
+  auto weak = parse_config("auth:\n  token_file: " + path.string() + "\n", {});
+  ASSERT_FALSE(weak);
+  EXPECT_EQ(weak.error().what().find("short"), std::string::npos) << "errors must not echo the token";
+  std::filesystem::remove(path);
+  auto missing = parse_config("auth:\n  token_file: /nonexistent/token\n", {});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().what().find("auth.token_file"), std::string::npos);
+  auto from_env = parse_config("", {{"FIRERUN_AUTH_TOKEN", secret}});
+  ASSERT_TRUE(from_env);
+  EXPECT_EQ(from_env->auth_token, secret);
+}
+
+TEST(Config, EveryKeyHasAnEnvironmentName) {
+  auto keys = config_keys();
+  EXPECT_GE(keys.size(), 25u);
+  for (const auto& k : keys) EXPECT_EQ(env_name_for(k).rfind("FIRERUN_", 0), 0u);
+}
+
+}  // namespace
+}  // namespace firerun::daemon
