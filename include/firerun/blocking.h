@@ -57,6 +57,8 @@ class Vm {
   VmInfo info() const;
   std::string console_log() const;
   const std::string& id() const;
+  /// The async VM underneath; use it only on the runtime's thread (e.g. inside Runtime::run).
+  firerun::Vm& async_vm() noexcept { return *vm_; }
 
  private:
   Vm(std::shared_ptr<Runtime> runtime, std::unique_ptr<firerun::Vm> vm);
