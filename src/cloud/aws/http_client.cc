@@ -2,8 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace firerun::cloud::aws {
 namespace {
@@ -12,11 +14,22 @@ struct Transfer {
   HttpResponse response;
   std::size_t limit = 0;
   bool too_large = false;
+  long status = 0;  // from the latest status line, so the body sink sees only 2xx bodies
+  const BodySink* sink = nullptr;
+  std::optional<Error> sink_error;
 };
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t n = size * count;
+  if (t->sink && t->status >= 200 && t->status < 300) {
+    auto written = (*t->sink)(std::string_view(data, n));
+    if (!written) {
+      t->sink_error = std::move(written).error();
+      return 0;
+    }
+    return n;
+  }
   if (t->response.body.size() + n > t->limit) {
     t->too_large = true;
     return 0;  // makes curl abort with CURLE_WRITE_ERROR
@@ -30,6 +43,8 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
     t->response.headers.clear();  // a new response (e.g. after 100-continue) starts over
+    auto space = line.find(' ');
+    t->status = space == std::string_view::npos ? 0 : std::atol(std::string(line.substr(space + 1, 3)).c_str());
     return line.size();
   }
   auto colon = line.find(':');
@@ -74,7 +89,10 @@ Status ensure_curl_initialized() {
   return {};
 }
 
-Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options) {
+namespace {
+
+Result<HttpResponse> send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options,
+                          const BodySink* sink) {
   FIRERUN_CHECK(ensure_curl_initialized());
   const std::string label = req.method + " " + std::string(base_url) + req.path;  // no query: may be a credential
   if (req.method.empty() || has_line_break(req.method) || req.method.find(' ') != std::string::npos)
@@ -111,6 +129,7 @@ Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req
 
   Transfer transfer;
   transfer.limit = options.max_response_bytes;
+  transfer.sink = sink;
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -134,6 +153,7 @@ Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req
   }
 
   CURLcode rc = curl_easy_perform(c);
+  if (transfer.sink_error) return std::move(*transfer.sink_error).with_context(label);
   if (transfer.too_large)
     return make_error(Errc::limit_exceeded,
                       "response body exceeds " + std::to_string(options.max_response_bytes) + " bytes")
@@ -143,6 +163,17 @@ Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req
   if (rc != CURLE_OK) return make_error(Errc::io, curl_easy_strerror(rc)).with_context(label);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &transfer.response.status);
   return std::move(transfer.response);
+}
+
+}  // namespace
+
+Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options) {
+  return send(base_url, req, options, nullptr);
+}
+
+Result<HttpResponse> http_send_streaming(std::string_view base_url, const HttpRequest& req, const HttpOptions& options,
+                                         const BodySink& sink) {
+  return send(base_url, req, options, &sink);
 }
 
 }  // namespace firerun::cloud::aws

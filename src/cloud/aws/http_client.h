@@ -9,7 +9,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace firerun::cloud::aws {
@@ -36,5 +38,13 @@ Status ensure_curl_initialized();
 /// req.path + "?" + req.query. Any HTTP status is a value; only transport failures are errors
 /// (Errc::timeout for deadlines, Errc::limit_exceeded for oversized bodies, Errc::io otherwise).
 Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options = {});
+
+/// Receives a response body chunk by chunk; an error aborts the transfer.
+using BodySink = std::function<Status(std::string_view chunk)>;
+/// Like http_send, but the body of a 2xx response streams into `sink` instead of
+/// HttpResponse::body (other statuses keep theirs, capped, for error parsing). An error
+/// returned by the sink aborts the transfer and is what this returns.
+Result<HttpResponse> http_send_streaming(std::string_view base_url, const HttpRequest& req, const HttpOptions& options,
+                                         const BodySink& sink);
 
 }  // namespace firerun::cloud::aws
