@@ -255,5 +255,27 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(r.stdout, b"42\n")
 
 
+class ImageTest(unittest.TestCase):
+    def test_build_image_reuses_cache_and_reports_progress(self):
+        # The images fixture built it already: this resolves with apt and reuses the entry.
+        stages = []
+
+        def progress(stage, fraction):
+            stages.append(stage)
+            if stage == "cached":
+                raise RuntimeError("stop reporting")
+
+        with self.assertRaisesRegex(RuntimeError, "stop reporting"):
+            firerun.build_image("python", cache=CACHE, progress=progress)
+        self.assertEqual(stages[0], "resolving")
+        self.assertEqual(stages[-1], "cached")
+        img = python_image()
+        self.assertTrue(img.kernel.is_file())
+        self.assertTrue(img.initrd.is_file())
+        self.assertIn("rdinit=", img.cmdline)
+        with self.assertRaises(firerun.NotFound):
+            firerun.find_image("python", CACHE, agent="/bin/true")  # built with another agent
+
+
 if __name__ == "__main__":
     unittest.main()
