@@ -13,6 +13,8 @@
 
 #include <ctime>
 #include <fstream>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 using namespace firerun;
@@ -110,7 +112,22 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  BenchContext ctx{io.get_executor(), *backend, *qemu_options, options, *boot_image, std::nullopt, {}, {}};
+  // Snapshots made for the restore/pool rows live only as long as this run.
+  std::string scratch_tmpl = (std::filesystem::temp_directory_path() / "firerun-bench-XXXXXX").string();
+  if (!::mkdtemp(scratch_tmpl.data())) {
+    std::cerr << "firerun-bench: cannot create a scratch directory\n";
+    return 2;
+  }
+  struct ScratchGuard {
+    std::filesystem::path dir;
+    ~ScratchGuard() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } scratch{scratch_tmpl};
+
+  BenchContext ctx{io.get_executor(), *backend, *qemu_options, options, *boot_image, std::nullopt, scratch.dir,
+                   std::nullopt, {}, {}};
   Report report;
   report.images[image_name] = image_json(*boot_image);
   if (auto py = image::find_image(python_name, cache_root)) {

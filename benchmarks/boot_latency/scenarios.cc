@@ -3,6 +3,8 @@
 #include "host_facts.h"
 #include "raw_qemu.h"
 
+#include "firerun/pool.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -168,13 +170,99 @@ Task<ScenarioResult> measure_python_first_output(BenchContext& ctx) {
   co_return std::vector<Measurement>{first};
 }
 
+// The snapshot every restore/pool row uses, created once per run in a
+// private directory (so the benchmark never reuses a stale snapshot).
+Task<Result<Snapshot>> bench_snapshot(BenchContext& ctx) {
+  if (!ctx.snapshot) {
+    SnapshotCache cache(ctx.scratch_dir / "snapshots");
+    auto snap = co_await cache.get_or_create(*ctx.backend, spec_for(ctx, ctx.boot_image), ctx.boot_image.hash);
+    if (!snap) co_return std::move(snap).error().with_context("creating the benchmark snapshot");
+    ctx.snapshot = *snap;
+  }
+  co_return *ctx.snapshot;
+}
+
+Task<ScenarioResult> measure_restore(BenchContext& ctx) {
+  auto snap_r = co_await bench_snapshot(ctx);
+  if (!snap_r) co_return std::move(snap_r).error();
+  const Snapshot snap = *snap_r;
+  Measurement restore{"restore_to_agent_ready", "restore to agent-ready (snapshot)", "ms", {}};
+  Measurement pss_restored{"idle_pss_restored", "host memory (PSS) of an idle restored VM", "MiB", {}};
+  Measurement pss_cold{"idle_pss_cold_boot", "host memory (PSS) of an idle cold-booted VM", "MiB", {}};
+  for (unsigned i = 0; i < ctx.options.runs; ++i) {
+    FIRERUN_CO_TRY(auto vm, ctx.backend->restore(snap));
+    const auto t0 = Clock::now();
+    auto started = co_await vm->start();
+    const auto t1 = Clock::now();
+    if (!started) co_return std::move(started).error().with_context("restoring a benchmark VM");
+    restore.samples.push_back(ms_between(t0, t1));
+    if (i == 0) {
+      // Memory per idle VM, restored vs cold-booted, measured the same way.
+      co_await sleep_for(ctx.executor, ctx.options.idle_settle);
+      auto restored_pss = pss_kib(vm->info().vmm_pid);
+      auto cold = co_await boot(ctx, spec_for(ctx, ctx.boot_image));
+      if (!cold) co_return std::move(cold).error();
+      co_await sleep_for(ctx.executor, ctx.options.idle_settle);
+      auto cold_pss = pss_kib((*cold)->info().vmm_pid);
+      (void)co_await (*cold)->kill();
+      if (restored_pss && cold_pss) {
+        pss_restored.samples.push_back(*restored_pss / 1024.0);
+        pss_cold.samples.push_back(*cold_pss / 1024.0);
+      }
+    }
+    (void)co_await vm->kill();
+    progress("restore " + std::to_string(i + 1) + "/" + std::to_string(ctx.options.runs) + ": " +
+             std::to_string(static_cast<int>(restore.samples.back())) + " ms");
+  }
+  std::vector<Measurement> out{restore};
+  if (!pss_restored.samples.empty()) {
+    out.push_back(pss_restored);
+    out.push_back(pss_cold);
+  }
+  co_return out;
+}
+
+Task<ScenarioResult> measure_pool_acquire(BenchContext& ctx) {
+  auto snap_r = co_await bench_snapshot(ctx);
+  if (!snap_r) co_return std::move(snap_r).error();
+  PoolOptions options;
+  options.min_ready = 1;
+  options.max_ready = 1;
+  WarmPool pool(ctx.executor, ctx.backend, spec_for(ctx, ctx.boot_image), options, *snap_r);
+  pool.start();
+  ExecRequest request;
+  request.argv = {"true"};
+  Measurement acquire{"pool_acquire_to_first_exec", "pool acquire to first exec of `true`", "ms", {}};
+  for (unsigned i = 0; i < ctx.options.runs; ++i) {
+    // Measure the pool's hit path: wait until the background refill is done.
+    while (pool.ready() == 0) co_await sleep_for(ctx.executor, std::chrono::milliseconds(20));
+    const auto t0 = Clock::now();
+    auto got = co_await pool.acquire();
+    if (!got) {
+      co_await pool.shutdown();
+      co_return std::move(got).error().with_context("acquiring from the pool");
+    }
+    auto result = co_await got->vm->exec(request);
+    const auto t1 = Clock::now();
+    (void)co_await got->vm->kill();
+    if (!result || result->exit_code != 0) {
+      co_await pool.shutdown();
+      co_return Error(Errc::guest_failed, "exec `true` in a pooled VM failed");
+    }
+    acquire.samples.push_back(ms_between(t0, t1));
+  }
+  co_await pool.shutdown();
+  progress("pool acquires: " + std::to_string(acquire.samples.size()));
+  co_return std::vector<Measurement>{acquire};
+}
+
 std::vector<Scenario> builtin_scenarios() {
   return {
       {"cold_boot", &measure_cold_boot},
       {"exec_true", &measure_exec_true},
       {"python_first_output", &measure_python_first_output},
-      // Next: {"restore_to_agent_ready", &measure_restore} once snapshots land,
-      //       {"pool_acquire_to_first_exec", &measure_pool_acquire} once warm pools land.
+      {"restore_to_agent_ready", &measure_restore},
+      {"pool_acquire_to_first_exec", &measure_pool_acquire},
   };
 }
 
@@ -184,7 +272,9 @@ std::vector<RatioSpec> builtin_ratios() {
       {"cold_boot_vs_raw_qemu_min", "cold_boot_to_agent_ready", "raw_qemu_boot_to_agent_hello", "min", std::nullopt},
       {"guest_boot_vs_raw_qemu", "guest_kernel_to_agent_ready", "raw_guest_kernel_to_agent_hello", "p50", std::nullopt},
       {"host_side_vs_raw_qemu", "cold_boot_host_side", "raw_qemu_host_side", "p50", std::nullopt},
-      // Next: {"restore_vs_cold_boot", "restore_to_agent_ready", "cold_boot_to_agent_ready", "p50", ...}.
+      {"restore_vs_cold_boot", "restore_to_agent_ready", "cold_boot_to_agent_ready", "p50", 0.10},
+      {"pool_acquire_vs_cold_boot", "pool_acquire_to_first_exec", "cold_boot_to_agent_ready", "p50", 0.02},
+      {"idle_memory_restored_vs_cold", "idle_pss_restored", "idle_pss_cold_boot", "p50", 1.0},
   };
 }
 

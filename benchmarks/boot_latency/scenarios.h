@@ -17,6 +17,8 @@
 #include "firerun/vm.h"
 #include "firerun/vm/qemu.h"
 
+#include <filesystem>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +45,8 @@ struct BenchContext {
   BenchOptions options;
   image::Image boot_image;               ///< cold boot, exec and sweep
   std::optional<image::Image> python_image;
+  std::filesystem::path scratch_dir;      ///< private per-run directory (snapshots)
+  std::optional<Snapshot> snapshot;      ///< created by the first restore/pool scenario
   std::string accelerator;               ///< filled by the first VM that boots (VmInfo)
   std::string accel_reason;
 };
@@ -66,6 +70,11 @@ Task<ScenarioResult> measure_cold_boot(BenchContext& ctx);
 Task<ScenarioResult> measure_exec_true(BenchContext& ctx);
 /// start() of a python VM until the first stdout chunk of print("hi").
 Task<ScenarioResult> measure_python_first_output(BenchContext& ctx);
+
+/// Restore from a snapshot to agent-ready; also idle memory restored vs cold-booted.
+Task<ScenarioResult> measure_restore(BenchContext& ctx);
+/// Warm-pool acquire (hit) to the first exec of `true`.
+Task<ScenarioResult> measure_pool_acquire(BenchContext& ctx);
 
 /// The scenarios run by default, in order.
 std::vector<Scenario> builtin_scenarios();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace firerun {
 
@@ -38,6 +39,9 @@ struct PoolOptions {
   std::size_t min_ready = 1;                   ///< refill up to this many ready VMs
   std::size_t max_ready = 4;                   ///< never keep more than this many
   std::chrono::seconds idle_timeout{300};      ///< ready VMs above min_ready idle longer are destroyed
+  /// Run once in each VM before it joins the pool (empty = none), so the
+  /// first real exec finds the exec path warm (page cache, TCG translations).
+  std::vector<std::string> warmup_argv{"true"};
 };
 
 /// How acquire() obtained a VM.

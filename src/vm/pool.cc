@@ -150,6 +150,13 @@ struct WarmPool::State {
              self->idle.size() + self->filling < self->options.max_ready) {
         ++self->filling;
         auto made = co_await self->make_vm();
+        if (made && !self->options.warmup_argv.empty()) {
+          ExecRequest warmup;
+          warmup.argv = self->options.warmup_argv;
+          warmup.timeout = std::chrono::seconds(30);
+          auto warmed = co_await made->vm->exec(warmup);
+          if (!warmed) made = std::move(warmed).error().with_context("warming up a pooled VM");
+        }
         --self->filling;
         if (!made) break;  // retried on the next tick rather than spinning
         if (!self->running) {
