@@ -3,9 +3,10 @@
 
 #include "firerun/image.h"
 
-#include <pybind11/functional.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
+
+#include <thread>
 
 namespace firerun::python {
 namespace {
@@ -132,6 +133,12 @@ CallbackScope::~CallbackScope() { t_in_callback = false; }
 
 std::shared_ptr<blocking::Vm> adopt_vm(std::unique_ptr<blocking::Vm> vm) {
   return std::shared_ptr<blocking::Vm>(vm.release(), [](blocking::Vm* p) {
+    // Dropped inside an output callback, i.e. on the runtime thread, which
+    // the teardown has to wait for: let another thread wait.
+    if (t_in_callback) {
+      std::thread([p] { delete p; }).detach();
+      return;
+    }
     if (Py_IsInitialized() && PyGILState_Check()) {
       py::gil_scoped_release release;
       delete p;

@@ -150,6 +150,13 @@ class RunningVmTest(unittest.TestCase):
         self.assertEqual(len(errors), 1)
         self.assertIn("callback", str(errors[0]))
 
+    def test_dropping_the_last_reference_to_a_vm_inside_a_callback(self):
+        # Its teardown needs the runtime thread, which is busy running the callback.
+        others = [firerun.Vm(image=python_image())]
+        r = self.vm.exec(["echo", "x"], on_stdout=lambda chunk: others.clear(), timeout=30)
+        self.assertEqual(r.exit_code, 0)
+        self.assertEqual(others, [])
+
     def test_gil_released_while_exec_blocks(self):
         ticks = 0
         stop = threading.Event()
