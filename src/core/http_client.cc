@@ -1,17 +1,19 @@
-#include "cloud/aws/http_client.h"
+#include "core/http_client.h"
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
 
-namespace firerun::cloud::aws {
+namespace firerun::http {
 namespace {
 
 struct Transfer {
-  HttpResponse response;
+  Response response;
   std::size_t limit = 0;
   bool too_large = false;
   long status = 0;  // from the latest status line, so the body sink sees only 2xx bodies
@@ -70,13 +72,21 @@ struct SlistDeleter {
 
 }  // namespace
 
-const Header* HttpResponse::find_header(std::string_view name) const {
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+const Header* Request::find_header(std::string_view name) const {
   for (const auto& h : headers)
-    if (h.name.size() == name.size() &&
-        std::equal(h.name.begin(), h.name.end(), name.begin(),
-                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                               std::tolower(static_cast<unsigned char>(b)); }))
-      return &h;
+    if (iequals(h.name, name)) return &h;
+  return nullptr;
+}
+
+const Header* Response::find_header(std::string_view name) const {
+  for (const auto& h : headers)
+    if (iequals(h.name, name)) return &h;
   return nullptr;
 }
 
@@ -91,8 +101,8 @@ Status ensure_curl_initialized() {
 
 namespace {
 
-Result<HttpResponse> send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options,
-                          const BodySink* sink) {
+Result<Response> send_impl(std::string_view base_url, const Request& req, const Options& options,
+                           const BodySink* sink) {
   FIRERUN_CHECK(ensure_curl_initialized());
   const std::string label = req.method + " " + std::string(base_url) + req.path;  // no query: may be a credential
   if (req.method.empty() || has_line_break(req.method) || req.method.find(' ') != std::string::npos)
@@ -167,13 +177,13 @@ Result<HttpResponse> send(std::string_view base_url, const HttpRequest& req, con
 
 }  // namespace
 
-Result<HttpResponse> http_send(std::string_view base_url, const HttpRequest& req, const HttpOptions& options) {
-  return send(base_url, req, options, nullptr);
+Result<Response> send(std::string_view base_url, const Request& req, const Options& options) {
+  return send_impl(base_url, req, options, nullptr);
 }
 
-Result<HttpResponse> http_send_streaming(std::string_view base_url, const HttpRequest& req, const HttpOptions& options,
-                                         const BodySink& sink) {
-  return send(base_url, req, options, &sink);
+Result<Response> send_streaming(std::string_view base_url, const Request& req, const Options& options,
+                                const BodySink& sink) {
+  return send_impl(base_url, req, options, &sink);
 }
 
-}  // namespace firerun::cloud::aws
+}  // namespace firerun::http

@@ -1,8 +1,8 @@
-#include "cloud/aws/secret.h"
+#include "core/secret.h"
 
 #include <openssl/crypto.h>
 
-namespace firerun::cloud::aws {
+namespace firerun {
 
 SecretString::SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
 
@@ -38,4 +38,4 @@ bool operator==(const SecretString& a, const SecretString& b) noexcept {
 
 std::ostream& operator<<(std::ostream& os, const SecretString& s) { return os << s.redacted(); }
 
-}  // namespace firerun::cloud::aws
+}  // namespace firerun

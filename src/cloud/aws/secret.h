@@ -1,51 +1,9 @@
-// A string that holds a credential (secret access key, session token, IMDS
-// token). It never prints its value: operator<< and fmt both write
-// "<redacted>", so secrets cannot leak into logs or error messages by
-// accident. Code that must send the value calls reveal() explicitly.
+// SecretString lives in core (shared with the CI API clients); AWS code keeps
+// its historical name.
 #pragma once
 
-#include <fmt/format.h>
-
-#include <ostream>
-#include <string>
-#include <string_view>
+#include "core/secret.h"
 
 namespace firerun::cloud::aws {
-
-class SecretString {
- public:
-  SecretString() = default;
-  explicit SecretString(std::string value) : value_(std::move(value)) {}
-  SecretString(const SecretString&) = default;
-  SecretString(SecretString&& other) noexcept;
-  SecretString& operator=(const SecretString& other);
-  SecretString& operator=(SecretString&& other) noexcept;
-  ~SecretString();
-
-  /// The secret itself; call only where it goes on the wire or into a MAC.
-  std::string_view reveal() const noexcept { return value_; }
-  bool empty() const noexcept { return value_.empty(); }
-
-  /// Constant-time comparison (length may leak, content does not).
-  friend bool operator==(const SecretString& a, const SecretString& b) noexcept;
-
-  /// Always writes "<redacted>" (or "<empty>" so configuration problems stay diagnosable).
-  friend std::ostream& operator<<(std::ostream& os, const SecretString& s);
-
-  /// What operator<< and fmt print.
-  std::string_view redacted() const noexcept { return value_.empty() ? "<empty>" : "<redacted>"; }
-
- private:
-  void wipe() noexcept;
-  std::string value_;
-};
-
+using SecretString = firerun::SecretString;
 }  // namespace firerun::cloud::aws
-
-template <>
-struct fmt::formatter<firerun::cloud::aws::SecretString> : fmt::formatter<std::string_view> {
-  template <class Ctx>
-  auto format(const firerun::cloud::aws::SecretString& s, Ctx& ctx) const {
-    return fmt::formatter<std::string_view>::format(s.redacted(), ctx);
-  }
-};

@@ -106,12 +106,6 @@ std::string signature_hex(const Credentials& creds, const SigningConfig& config,
 
 }  // namespace
 
-const Header* HttpRequest::find_header(std::string_view name) const {
-  for (const auto& h : headers)
-    if (iequals(h.name, name)) return &h;
-  return nullptr;
-}
-
 std::ostream& operator<<(std::ostream& os, const HttpRequest& r) {
   os << r.method << ' ' << r.path;
   if (!r.query.empty()) os << "?<query>";  // presigned queries carry bearer signatures

@@ -7,6 +7,7 @@
 
 #include "cloud/aws/credentials.h"
 #include "cloud/aws/crypto.h"
+#include "core/http_client.h"
 #include "firerun/error.h"
 
 #include <chrono>
@@ -18,23 +19,13 @@
 
 namespace firerun::cloud::aws {
 
-struct Header {
-  std::string name;
-  std::string value;
-};
+using Header = http::Header;
 
-/// An HTTP request as it will go on the wire.
-struct HttpRequest {
-  std::string method;           ///< "GET", "POST", ...
-  std::string path = "/";       ///< request-target path as sent (may hold %XX escapes or raw UTF-8)
-  std::string query;            ///< raw query string without '?', "" when none
-  std::vector<Header> headers;  ///< wire order; repeated names allowed; must include Host
-  std::string body;
+/// An HTTP request as it will go on the wire (must include Host to be signed),
+/// plus what SigV4 needs to know about its payload.
+struct HttpRequest : http::Request {
   /// Hex SHA-256 of the payload or "UNSIGNED-PAYLOAD"; computed from body when absent.
   std::optional<std::string> payload_hash;
-
-  /// First header with this name (case-insensitive), or nullptr.
-  const Header* find_header(std::string_view name) const;
 };
 
 /// Prints the request with Authorization and X-Amz-Security-Token values redacted.
