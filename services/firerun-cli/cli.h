@@ -30,5 +30,7 @@ int report_error(const Error& e);
 
 void add_run_command(CLI::App& app, int& exit_code);
 void add_image_commands(CLI::App& app, int& exit_code);
+/// `image push|pull|list-remote` (call after add_image_commands).
+void add_store_commands(CLI::App& app, int& exit_code);
 
 }  // namespace firerun::cli
