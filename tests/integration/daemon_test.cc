@@ -138,7 +138,8 @@ TEST_F(DaemonApi, PistonExecuteAndRuntimes) {
   auto runtimes = daemon_->get("/api/v2/runtimes");
   ASSERT_EQ(runtimes.status, 200u);
   bool has_python = false;
-  for (const auto& rt : runtimes.json().as_array()) {
+  const auto list = runtimes.json();
+  for (const auto& rt : list.as_array()) {
     EXPECT_TRUE(rt.as_object().contains("language") && rt.as_object().contains("version") &&
                 rt.at("aliases").is_array());
     has_python = has_python || rt.at("language") == "python";
@@ -245,13 +246,19 @@ TEST_F(DaemonApi, OpenApiDocumentMatchesTheServer) {
     std::string target = std::regex_replace(pattern, std::regex("\\{id\\}"), job_id);
     for (const auto& op : path.second) {
       std::string method = op.first.as<std::string>();
+      if (method != "get" && method != "post" && method != "delete") continue;  // e.g. "parameters"
       http::verb verb = http::string_to_verb(std::string(method == "delete" ? "DELETE" : method == "post" ? "POST" : "GET"));
       auto reply = http_request(daemon_->port(), verb, target, verb == http::verb::post ? bodies[pattern] : "");
       auto responses = op.second["responses"];
-      auto documented = responses[std::to_string(reply.status)];
+      YAML::Node documented = responses[std::to_string(reply.status)];
       EXPECT_TRUE(documented.IsDefined()) << method << " " << pattern << " answered an undocumented " << reply.status;
       ++checked;
-      if (!documented.IsDefined() || !documented["content"]["application/json"]) continue;
+      if (!documented.IsDefined()) continue;
+      if (documented["$ref"]) {
+        std::string ref = documented["$ref"].as<std::string>();  // "#/components/responses/Name"
+        documented = doc["components"]["responses"][ref.substr(ref.rfind('/') + 1)];
+      }
+      if (!documented["content"] || !documented["content"]["application/json"]) continue;
       YAML::Node schema = resolve_ref(documented["content"]["application/json"]["schema"]);
       auto body = reply.json();
       if (schema["type"] && schema["type"].as<std::string>() == "array") {
