@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -42,33 +44,45 @@ inline std::set<std::string> open_fds() {
   return out;
 }
 
-inline std::set<std::string> temp_entries() {
+inline std::set<std::string> entries_of(const std::filesystem::path& dir) {
   std::set<std::string> out;
   std::error_code ec;
-  const char* tmp = std::getenv("TMPDIR");
-  for (const auto& e : std::filesystem::directory_iterator(tmp ? tmp : "/tmp", ec))
-    if (e.path().filename().string().find("firerun") != std::string::npos) out.insert(e.path().string());
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) out.insert(e.path().filename().string());
   return out;
 }
 
-/// Fixture mixin: EXPECTs no leaked children, fds or firerun temp files at TearDown.
+/// Fixture mixin: EXPECTs no leaked children, fds or temp files at TearDown.
+/// Each test gets a private TMPDIR (temp_directory_path() honours it), so
+/// temp files of tests running in parallel are never mistaken for leaks.
 class LeakCheckedTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    const char* outer = std::getenv("TMPDIR");
+    outer_tmpdir_ = outer ? outer : "";
+    std::string tmpl = (std::filesystem::path(outer ? outer : "/tmp") / "leakcheck-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    tmpdir_ = tmpl;
+    ::setenv("TMPDIR", tmpdir_.c_str(), 1);
     children_ = child_pids();
     fds_ = open_fds();
-    temps_ = temp_entries();
   }
   void TearDown() override {
     EXPECT_EQ(child_pids(), children_) << "a child process (QEMU?) outlived the test";
     EXPECT_EQ(open_fds(), fds_) << "file descriptors leaked";
-    EXPECT_EQ(temp_entries(), temps_) << "temp files left behind";
+    EXPECT_EQ(entries_of(tmpdir_), std::set<std::string>{}) << "temp files left behind in " << tmpdir_;
+    std::error_code ec;
+    std::filesystem::remove_all(tmpdir_, ec);
+    if (outer_tmpdir_.empty())
+      ::unsetenv("TMPDIR");
+    else
+      ::setenv("TMPDIR", outer_tmpdir_.c_str(), 1);
   }
 
  private:
   std::set<int> children_;
   std::set<std::string> fds_;
-  std::set<std::string> temps_;
+  std::filesystem::path tmpdir_;
+  std::string outer_tmpdir_;
 };
 
 }  // namespace firerun::testing
