@@ -48,7 +48,7 @@ Result<boost::json::value> parse_json_body(std::string_view body) {
   options.max_depth = 64;
   boost::system::error_code ec;
   auto value = boost::json::parse(body, ec, {}, options);
-  if (ec) return make_error(Errc::invalid_argument, "webhook body is not valid JSON: " + ec.message());
+  if (ec) return make_error(Errc::invalid_argument, "body is not valid JSON: " + ec.message());
   return value;
 }
 
@@ -124,6 +124,33 @@ Result<std::vector<std::string>> JsonObject::string_array(std::string_view key) 
   for (std::size_t i = 0; i < array.size(); ++i) {
     if (!array[i].is_string()) return wrong_type(field(key) + "[" + std::to_string(i) + "]", "a string", array[i]);
     out.emplace_back(array[i].get_string());
+  }
+  return out;
+}
+
+Result<bool> JsonObject::boolean(std::string_view key) const {
+  FIRERUN_TRY(const auto* v, required(key));
+  if (!v->is_bool()) return wrong_type(field(key), "a boolean", *v);
+  return v->get_bool();
+}
+
+Result<std::optional<bool>> JsonObject::optional_bool(std::string_view key) const {
+  const auto* v = present(key);
+  if (!v) return std::optional<bool>{};
+  if (!v->is_bool()) return wrong_type(field(key), "a boolean or null", *v);
+  return std::optional<bool>(v->get_bool());
+}
+
+Result<std::vector<JsonObject>> JsonObject::object_array(std::string_view key) const {
+  FIRERUN_TRY(const auto* v, required(key));
+  if (!v->is_array()) return wrong_type(field(key), "an array of objects", *v);
+  std::vector<JsonObject> out;
+  const auto& array = v->get_array();
+  out.reserve(array.size());
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    std::string element = field(key) + "[" + std::to_string(i) + "]";
+    if (!array[i].is_object()) return wrong_type(element, "an object", array[i]);
+    out.emplace_back(array[i].get_object(), std::move(element));
   }
   return out;
 }

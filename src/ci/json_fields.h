@@ -37,6 +37,11 @@ class JsonObject {
   Result<JsonObject> object(std::string_view key) const;
   Result<std::optional<JsonObject>> optional_object(std::string_view key) const;
   Result<std::vector<std::string>> string_array(std::string_view key) const;
+  Result<bool> boolean(std::string_view key) const;
+  /// Absent or null -> nullopt.
+  Result<std::optional<bool>> optional_bool(std::string_view key) const;
+  /// An array whose elements are all objects (paths "key[i]").
+  Result<std::vector<JsonObject>> object_array(std::string_view key) const;
 
  private:
   std::string field(std::string_view key) const;
