@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <openssl/evp.h>
 
@@ -35,18 +36,21 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-// An exclusive flock held for the lifetime of the object.
+// An exclusive flock held for the lifetime of the object. Taken without
+// blocking the thread: coroutines on the same executor may contend for it.
 class LockFile {
  public:
-  static Result<LockFile> acquire(const fs::path& path) {
+  static Task<Result<LockFile>> acquire(const fs::path& path) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return make_error(Errc::io, "opening lock " + path.string() + ": " + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0)
-      if (errno != EINTR) {
-        ::close(fd);
-        return make_error(Errc::io, "locking " + path.string() + ": " + std::strerror(errno));
-      }
-    return LockFile(fd);
+    if (fd < 0) co_return make_error(Errc::io, "opening lock " + path.string() + ": " + std::strerror(errno));
+    LockFile lock(fd);
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        co_return make_error(Errc::io, "locking " + path.string() + ": " + std::strerror(errno));
+      asio::steady_timer t(co_await asio::this_coro::executor, 50ms);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return lock;
   }
   LockFile(LockFile&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
   ~LockFile() {
@@ -79,7 +83,8 @@ Task<Result<Snapshot>> SnapshotCache::get_or_create(VmBackend& backend, const Vm
   fs::create_directories(root_, ec);
   if (ec) co_return make_error(Errc::io, "creating " + root_.string() + ": " + ec.message());
   // Another process may be creating the same snapshot: wait for it.
-  FIRERUN_CO_TRY(auto lock, LockFile::acquire(root_ / (key + ".lock")));
+  auto locked = co_await LockFile::acquire(root_ / (key + ".lock"));
+  FIRERUN_CO_TRY(auto lock, std::move(locked));
   const fs::path final_dir = root_ / key;
   if (auto cached = open_snapshot(final_dir)) co_return cached;
   fs::remove_all(final_dir, ec);  // broken or partial: rebuild

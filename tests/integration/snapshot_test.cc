@@ -128,7 +128,17 @@ TEST_F(Snapshots, CacheIsKeyedByImageAndShape) {
     SnapshotCache cache(dir_ / "cache");
     const auto spec = spec_for("bash");
     const auto hash = image_hash("bash");
+    // Two concurrent creators in one process: one boots, the other waits for it.
+    std::optional<Result<Snapshot>> racer;
+    asio::co_spawn(ex, cache.get_or_create(*backend, spec, hash),
+                   [&](std::exception_ptr, Result<Snapshot> r) { racer = std::move(r); });
     auto first = must(co_await cache.get_or_create(*backend, spec, hash), "first get_or_create");
+    while (!racer) {
+      asio::steady_timer t(ex, 20ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    FIRERUN_CO_ASSERT(racer->has_value());
+    EXPECT_EQ((*racer)->dir, first.dir);
     const auto t0 = std::chrono::steady_clock::now();
     auto again = must(co_await cache.get_or_create(*backend, spec, hash), "second get_or_create");
     EXPECT_EQ(again.dir, first.dir) << "the second call must reuse the cached snapshot";
