@@ -13,8 +13,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -28,6 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "YAML configuration file (FIRERUN_* environment variables override it)");
   app.add_option("--check-config", check_path, "Validate a configuration file and exit");
   CLI11_PARSE(app, argc, argv);
+  // Logs go to stderr (journald); stdout carries only the "listening on" line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("firerund"));
+  // A closed stdout (the supervisor stopped reading) must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
 
   if (!check_path.empty()) {
     auto checked = load_config(check_path);

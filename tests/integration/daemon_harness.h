@@ -128,7 +128,7 @@ class Daemon {
     ::close(out[1]);
     std::string line;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    while (line.find("listening on") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
       pollfd p{out[0], POLLIN, 0};
       if (::poll(&p, 1, 200) <= 0) continue;
       char buf[256];
@@ -136,9 +136,21 @@ class Daemon {
       if (n <= 0) break;
       line.append(buf, static_cast<std::size_t>(n));
     }
+    // Wait for the whole line: the port follows "listening on".
+    auto at = line.find("listening on");
+    for (int i = 0; at != std::string::npos && line.find('\n', at) == std::string::npos && i < 50; ++i) {
+      pollfd p{out[0], POLLIN, 0};
+      char buf[256];
+      if (::poll(&p, 1, 100) > 0) {
+        ssize_t n = ::read(out[0], buf, sizeof buf);
+        if (n <= 0) break;
+        line.append(buf, static_cast<std::size_t>(n));
+      }
+    }
     ::close(out[0]);
+    if (at != std::string::npos) line = line.substr(at, line.find('\n', at) - at);
     auto colon = line.rfind(':');
-    if (line.find("listening on") == std::string::npos || colon == std::string::npos)
+    if (at == std::string::npos || colon == std::string::npos)
       throw std::runtime_error("firerund did not start: '" + line + "'");
     port_ = static_cast<unsigned short>(std::stoi(line.substr(colon + 1)));
   }
