@@ -3,6 +3,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -86,7 +87,10 @@ Result<AppPrivateKey> AppPrivateKey::from_pem(const SecretString& pem) {
   auto key = std::make_shared<Key>();
   // An empty passphrase callback: an encrypted key fails instead of prompting on a tty.
   key->pkey = PEM_read_bio_PrivateKey(bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
-  if (!key->pkey) return make_error(Errc::invalid_argument, "GitHub App private key is not a readable PEM private key");
+  if (!key->pkey) {
+    ERR_clear_error();  // leave no stale entries for the next OpenSSL caller on this thread
+    return make_error(Errc::invalid_argument, "GitHub App private key is not a readable PEM private key");
+  }
   if (EVP_PKEY_base_id(key->pkey) != EVP_PKEY_RSA)
     return make_error(Errc::invalid_argument, "GitHub App private key is not an RSA key (RS256 needs RSA)");
   return AppPrivateKey(std::move(key));
