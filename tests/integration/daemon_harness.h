@@ -106,7 +106,10 @@ class Daemon {
 
   void start() {
     const char* binary = std::getenv("FIRERUN_DAEMON");
-    if (!binary) throw std::runtime_error("FIRERUN_DAEMON is not set (run through ctest)");
+#ifdef FIRERUN_DAEMON_PATH
+    if (!binary) binary = FIRERUN_DAEMON_PATH;
+#endif
+    if (!binary) throw std::runtime_error("FIRERUN_DAEMON is not set");
     const char* cache = std::getenv("FIRERUN_TEST_CACHE");
     std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
                                            {"FIRERUN_STATE_DIR", state_dir_.string()},

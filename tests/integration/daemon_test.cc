@@ -222,6 +222,9 @@ TEST_F(DaemonApi, MetricsHealthAndLanguages) {
 // JSON object responses carry the documented required fields.
 TEST_F(DaemonApi, OpenApiDocumentMatchesTheServer) {
   const char* doc_path = std::getenv("FIRERUN_OPENAPI");
+#ifdef FIRERUN_OPENAPI_PATH
+  if (!doc_path) doc_path = FIRERUN_OPENAPI_PATH;
+#endif
   ASSERT_NE(doc_path, nullptr);
   YAML::Node doc = YAML::LoadFile(doc_path);
   auto created = daemon_->post("/v1/jobs", execute_body("bash", "echo doc"));
