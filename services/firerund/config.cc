@@ -79,6 +79,12 @@ std::vector<KeySpec> key_specs() {
       text_key("state_dir", [](Config& c, const std::string& v) -> Status { c.state_dir = v; return {}; }),
       text_key("image_cache", [](Config& c, const std::string& v) -> Status { c.image_cache = v; return {}; }),
       text_key("backend", [](Config& c, const std::string& v) -> Status { c.backend = v; return {}; }),
+      text_key("vm_start",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "snapshot" && v != "cold") return key_error("vm_start", "must be snapshot or cold");
+                 c.vm_start = v;
+                 return {};
+               }),
       text_key("log_level",
                [](Config& c, const std::string& v) -> Status {
                  for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"})

@@ -36,6 +36,9 @@ struct Config {
   std::filesystem::path state_dir = "/var/lib/firerun";
   std::filesystem::path image_cache;           ///< empty = image::default_cache_root()
   std::string backend = "qemu:///?accel=auto";
+  /// "snapshot": restore each job's fresh VM from a cached snapshot of its
+  /// image and shape (made on first use; ~10x faster); "cold": boot every VM.
+  std::string vm_start = "snapshot";
   std::string log_level = "info";
   std::filesystem::path auth_token_file;       ///< where the token came from (for messages)
   std::string auth_token;                      ///< empty = no auth. Never logged.

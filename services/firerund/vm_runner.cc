@@ -3,6 +3,7 @@
 #include "api_json.h"
 
 #include "firerun/image.h"
+#include "firerun/pool.h"
 #include "firerun/sandbox.h"
 #include "firerun/vm.h"
 
@@ -20,6 +21,27 @@ struct ActiveVm {
   ~ActiveVm() { metrics.vms_active -= 1; }
   Metrics& metrics;
 };
+
+// A fresh VM for one job: restored from the cached snapshot of this image and
+// shape when configured (the snapshot is made by the first job that needs it),
+// else, or if that fails, booted cold.
+Task<Result<std::unique_ptr<Vm>>> fresh_vm(VmBackend& backend, const VmSpec& spec, const std::string& image_hash,
+                                           const Config& config) {
+  if (config.vm_start == "snapshot") {
+    SnapshotCache cache(config.state_dir / "snapshots");
+    VmSpec shape = spec;
+    shape.name.clear();
+    auto snapshot = co_await cache.get_or_create(backend, shape, image_hash);
+    if (snapshot) {
+      auto restored = backend.restore(*snapshot);
+      if (restored) co_return restored;
+      spdlog::warn("restoring snapshot {} failed, booting cold: {}", snapshot->dir.string(), restored.error().what());
+    } else {
+      spdlog::warn("no snapshot for image {}, booting cold: {}", image_hash.substr(0, 12), snapshot.error().what());
+    }
+  }
+  co_return backend.create(spec);
+}
 
 Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler::JobContext& ctx, const Config& config,
                                             Metrics& metrics, asio::any_io_executor executor) {
@@ -44,8 +66,9 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
   spec.initrd = img->initrd;
   spec.kernel_cmdline = img->cmdline;
   spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
-  FIRERUN_CO_TRY(std::unique_ptr<Vm> created, backend->create(spec));
-  std::shared_ptr<Vm> vm = std::move(created);
+  auto created = co_await fresh_vm(*backend, spec, img->hash, config);
+  if (!created) co_return std::move(created).error();
+  std::shared_ptr<Vm> vm = std::move(*created);
   ActiveVm active(metrics);
 
   // A stop request (cancel, deadline, shutdown) kills the VMM; the pending

@@ -6,6 +6,7 @@
 #include "cloud/aws/credential_providers.h"
 #include "cloud/aws/http_client.h"
 #include "support/conformance.h"
+#include "support/script_server.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -45,29 +46,7 @@ inline std::shared_ptr<cloud::aws::CredentialsProvider> test_credentials() {
 
 class FakeEc2 {
  public:
-  FakeEc2() {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    const std::string dir = aws_conformance().string();
-    const char* argv[] = {"python3", FIRERUN_FAKE_EC2_SCRIPT, dir.c_str(), nullptr};
-    if (posix_spawnp(&pid_, "python3", &actions, nullptr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    int port = 0;
-    if (out && std::fscanf(out, "PORT %d", &port) == 1) endpoint_ = "http://127.0.0.1:" + std::to_string(port);
-    if (out) std::fclose(out);
-  }
-  ~FakeEc2() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  FakeEc2() : server_({"python3", FIRERUN_FAKE_EC2_SCRIPT, aws_conformance().string()}), endpoint_(server_.endpoint()) {}
   FakeEc2(const FakeEc2&) = delete;
   FakeEc2& operator=(const FakeEc2&) = delete;
 
@@ -105,7 +84,7 @@ class FakeEc2 {
   }
 
  private:
-  pid_t pid_ = -1;
+  ::firerun::testing::ScriptServer server_;
   std::string endpoint_;
 };
 

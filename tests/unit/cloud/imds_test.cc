@@ -2,6 +2,7 @@
 // started per test on 127.0.0.1): token protocol, caching, refresh before
 // expiry, expired credentials, outages, and the endpoint override.
 #include "cloud/aws/credential_providers.h"
+#include "support/script_server.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -32,28 +33,7 @@ HttpRequest request(std::string method, std::string path, std::vector<Header> he
 // Runs fake_imds.py as a child process; its pid is ours to stop.
 class FakeImds {
  public:
-  FakeImds() {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    const char* argv[] = {"python3", FIRERUN_FAKE_IMDS_SCRIPT, nullptr};
-    if (posix_spawnp(&pid_, "python3", &actions, nullptr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    int port = 0;
-    if (out && std::fscanf(out, "PORT %d", &port) == 1) endpoint_ = "http://127.0.0.1:" + std::to_string(port);
-    if (out) std::fclose(out);
-  }
-  ~FakeImds() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  FakeImds() : server_({"python3", FIRERUN_FAKE_IMDS_SCRIPT}), endpoint_(server_.endpoint()) {}
   const std::string& endpoint() const { return endpoint_; }
 
   void control(const boost::json::object& update) const {
@@ -68,7 +48,7 @@ class FakeImds {
   }
 
  private:
-  pid_t pid_ = -1;
+  ::firerun::testing::ScriptServer server_;
   std::string endpoint_;
 };
 
