@@ -74,6 +74,30 @@ TEST_F(DaemonApi, PythonAndBashHelloWorld) {
   EXPECT_EQ(sh.at("exit_code"), 3);
 }
 
+TEST_F(DaemonApi, HelloWorldInEveryLanguageAndCompileErrors) {
+  const std::vector<std::pair<std::string, std::string>> hello = {
+      {"node", "console.log('hello from node')"},
+      {"go", "package main\nimport \"fmt\"\nfunc main() { fmt.Println(\"hello from go\") }\n"},
+      {"rust", "fn main() { println!(\"hello from rust\"); }\n"},
+  };
+  for (const auto& [lang, code] : hello) {
+    auto r = execute(execute_body(lang, code, {{"timeout_ms", 30000}}));
+    EXPECT_EQ(std::string(r.at("stdout").as_string()), "hello from " + lang + "\n") << lang << ": " << json::serialize(r);
+    EXPECT_EQ(r.at("exit_code"), 0) << lang;
+    EXPECT_EQ(r.at("phase"), "run") << lang;
+  }
+  // Compile errors come back as such: phase "compile", non-zero exit, the compiler's message.
+  auto go = execute(execute_body("go", "package main\nfunc main() { undefinedThing() }\n"));
+  EXPECT_EQ(go.at("phase"), "compile");
+  EXPECT_NE(go.at("exit_code"), 0);
+  EXPECT_NE(std::string(go.at("stderr").as_string()).find("undefined"), std::string::npos) << json::serialize(go);
+  auto rust = execute(execute_body("rust", "fn main() { let x: i32 = \"no\"; }\n"));
+  EXPECT_EQ(rust.at("phase"), "compile");
+  EXPECT_NE(rust.at("exit_code"), 0);
+  EXPECT_NE(std::string(rust.at("stderr").as_string()).find("mismatched types"), std::string::npos)
+      << json::serialize(rust);
+}
+
 TEST_F(DaemonApi, StdinArgsAndFiles) {
   json::object extra{{"stdin", "line one\nline two\n"},
                      {"args", json::array{"a1", "a2"}},
