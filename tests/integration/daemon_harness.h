@@ -9,6 +9,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "support/leak_check.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -67,23 +69,6 @@ inline std::size_t fd_count(int pid) {
   std::size_t n = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
   return n;
-}
-
-/// Pids whose parent is `pid`.
-inline std::set<int> children_of(int pid) {
-  std::set<int> out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream status(entry.path() / "status");
-    std::string line;
-    while (std::getline(status, line))
-      if (line.rfind("PPid:", 0) == 0) {
-        if (std::stoi(line.substr(5)) == pid) out.insert(std::stoi(name));
-        break;
-      }
-  }
-  return out;
 }
 
 inline bool process_alive(int pid) {

@@ -17,6 +17,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::must;
 using testing::run_async;
+using testing::sh;
 using testing::spec_for;
 
 class Snapshots : public testing::LeakCheckedTest {
@@ -32,11 +33,6 @@ class Snapshots : public testing::LeakCheckedTest {
   std::filesystem::path dir_;
 };
 
-ExecRequest sh(std::string script) {
-  ExecRequest r;
-  r.argv = {"/bin/sh", "-c", std::move(script)};
-  return r;
-}
 
 TEST_F(Snapshots, RestoredClonesRunCommandsAndDiverge) {
   run_async([this](asio::any_io_executor ex) -> asio::awaitable<void> {

@@ -37,6 +37,15 @@ auto must(R r, const char* what) {
     }                                                                          \
   } while (0)
 
+// Requests are built outside co_await expressions: GCC 12 mishandles braced
+// temporaries there.
+inline ExecRequest cmd(std::vector<std::string> argv) {
+  ExecRequest r;
+  r.argv = std::move(argv);
+  return r;
+}
+inline ExecRequest sh(std::string script) { return cmd({"/bin/sh", "-c", std::move(script)}); }
+
 /// A VmSpec for a cached image, small by default.
 inline VmSpec spec_for(const std::string& image_name, std::uint64_t memory_mib = 256) {
   auto img = image::find_image(image_name, test_cache());

@@ -15,18 +15,12 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::must;
 using testing::run_async;
+using testing::cmd;
+using testing::sh;
 using testing::spec_for;
 
 class VmLifecycle : public testing::LeakCheckedTest {};
 
-// Requests are built outside co_await expressions: GCC 12 mishandles braced
-// temporaries there.
-ExecRequest cmd(std::vector<std::string> argv) {
-  ExecRequest r;
-  r.argv = std::move(argv);
-  return r;
-}
-ExecRequest sh(std::string script) { return cmd({"/bin/sh", "-c", std::move(script)}); }
 
 TEST_F(VmLifecycle, ExitCodesAndSeparateStreams) {
   run_async([](asio::any_io_executor ex) -> asio::awaitable<void> {
