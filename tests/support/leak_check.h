@@ -14,10 +14,10 @@
 
 namespace firerun::testing {
 
-/// Pids of the live (non-zombie-reaped) children of this process.
-inline std::set<int> child_pids() {
+/// Pids whose parent is `pid` (read from /proc/<n>/status).
+inline std::set<int> children_of(int pid) {
   std::set<int> out;
-  const std::string me = std::to_string(::getpid());
+  const std::string parent = std::to_string(pid);
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -25,12 +25,15 @@ inline std::set<int> child_pids() {
     std::string line;
     while (std::getline(status, line))
       if (line.rfind("PPid:", 0) == 0) {
-        if (line.substr(line.find_first_not_of(" \t", 5)) == me) out.insert(std::stoi(name));
+        if (line.substr(line.find_first_not_of(" \t", 5)) == parent) out.insert(std::stoi(name));
         break;
       }
   }
   return out;
 }
+
+/// Pids of the live (non-zombie-reaped) children of this process.
+inline std::set<int> child_pids() { return children_of(::getpid()); }
 
 inline std::set<std::string> open_fds() {
   std::set<std::string> out;

@@ -5,6 +5,7 @@
 
 #include "core/http_client.h"
 #include "support/conformance.h"
+#include "support/script_server.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -13,19 +14,13 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
-#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
-#include <spawn.h>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
-
-extern char** environ;
 
 namespace firerun::ci::testing {
 
@@ -76,37 +71,10 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
 /// contract_server.py running as our child; endpoint() is "http://127.0.0.1:<port>".
 class ContractServer {
  public:
-  explicit ContractServer(std::vector<std::string> args) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    std::vector<std::string> all = {"python3", FIRERUN_CI_CONTRACT_SERVER};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "python3", &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    int port = 0;
-    if (out && std::fscanf(out, "PORT %d", &port) == 1) endpoint_ = "http://127.0.0.1:" + std::to_string(port);
-    if (out) std::fclose(out);
-  }
-  ~ContractServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  ContractServer(const ContractServer&) = delete;
-  ContractServer& operator=(const ContractServer&) = delete;
+  explicit ContractServer(const std::vector<std::string>& args) : server_(script_argv(args)) {}
 
-  bool running() const { return !endpoint_.empty(); }
-  const std::string& endpoint() const { return endpoint_; }
+  bool running() const { return !endpoint().empty(); }
+  const std::string& endpoint() const { return server_.endpoint(); }
 
   void control(const boost::json::object& update) const {
     http::Request r;
@@ -114,14 +82,14 @@ class ContractServer {
     r.path = "/_control";
     r.headers = {{"Content-Type", "application/json"}};
     r.body = boost::json::serialize(update);
-    auto resp = http::send(endpoint_, r);
+    auto resp = http::send(endpoint(), r);
     ASSERT_TRUE(resp && resp->status == 200);
   }
   boost::json::value get(const char* path) const {
     http::Request r;
     r.method = "GET";
     r.path = path;
-    auto resp = http::send(endpoint_, r);
+    auto resp = http::send(endpoint(), r);
     if (!resp) return nullptr;
     return boost::json::parse(resp->body);
   }
@@ -131,14 +99,19 @@ class ContractServer {
 
   /// Sends a raw request (for contract checks that bypass the clients).
   http::Response raw(const http::Request& r) const {
-    auto resp = http::send(endpoint_, r);
+    auto resp = http::send(endpoint(), r);
     EXPECT_TRUE(resp) << (resp ? "" : resp.error().what());
     return resp ? *resp : http::Response{};
   }
 
  private:
-  pid_t pid_ = -1;
-  std::string endpoint_;
+  static std::vector<std::string> script_argv(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"python3", FIRERUN_CI_CONTRACT_SERVER};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  firerun::testing::ScriptServer server_;
 };
 
 /// Captures everything spdlog's default logger writes (at trace level) while alive.
