@@ -1,5 +1,6 @@
 // Recipe parsing, validation, defaults and lookup.
 #include "firerun/image.h"
+#include "core/yaml_util.h"
 #include "image/recipe_data.h"
 
 #include <yaml-cpp/yaml.h>
@@ -76,34 +77,9 @@ bool valid_module_name(std::string_view m) {
   return std::all_of(m.begin(), m.end(), [](char c) { return is_name_char(c) || c == '_' || c == '-'; });
 }
 
-Error bad(std::string_view origin, const std::string& what) {
-  return Error(Errc::invalid_argument, "recipe " + std::string(origin) + ": " + what);
-}
+yaml::Source recipe_source(std::string_view origin) { return {"recipe " + std::string(origin), true}; }
 
-// yaml-cpp recurses per nesting level; refuse absurd nesting before it does.
-bool nesting_too_deep(std::string_view text) {
-  std::size_t depth = 0, max_depth = 0;
-  for (char c : text) {
-    if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-    if ((c == ']' || c == '}') && depth > 0) --depth;
-  }
-  return max_depth > kMaxNesting;
-}
-
-Result<std::string> scalar(const YAML::Node& n, std::string_view origin, const std::string& key) {
-  if (!n.IsScalar()) return bad(origin, "'" + key + "' must be a string");
-  return n.Scalar();
-}
-
-Result<std::vector<std::string>> string_list(const YAML::Node& n, std::string_view origin, const std::string& key) {
-  if (!n.IsSequence()) return bad(origin, "'" + key + "' must be a list of strings");
-  std::vector<std::string> out;
-  for (const auto& item : n) {
-    FIRERUN_TRY(auto s, scalar(item, origin, key + "[]"));
-    out.push_back(std::move(s));
-  }
-  return out;
-}
+Error bad(std::string_view origin, const std::string& what) { return recipe_source(origin).error(what); }
 
 // Fills `r` from a mapping. Keys absent from the YAML leave `r` untouched,
 // which is how defaults survive.
@@ -112,32 +88,33 @@ Status apply_yaml(Recipe& r, const YAML::Node& root, std::string_view origin, bo
                                                     "files",   "symlinks",    "env",      "cmdline",
                                                     "prune",   "kernel_package", "modules"};
   if (!root.IsMap()) return bad(origin, "top level must be a mapping");
+  const yaml::Source source = recipe_source(origin);
   for (const auto& kv : root) {
     if (!kv.first.IsScalar()) return bad(origin, "keys must be strings");
     const std::string key = kv.first.Scalar();
     if (!recipe_keys.count(key)) return bad(origin, "unknown key '" + key + "'");
     const YAML::Node& v = kv.second;
     if (key == "name") {
-      FIRERUN_TRY(r.name, scalar(v, origin, key));
+      FIRERUN_TRY(r.name, yaml::scalar(v, source, key));
     } else if (key == "description") {
-      FIRERUN_TRY(r.description, scalar(v, origin, key));
+      FIRERUN_TRY(r.description, yaml::scalar(v, source, key));
     } else if (key == "packages") {
-      FIRERUN_TRY(r.packages, string_list(v, origin, key));
+      FIRERUN_TRY(r.packages, yaml::string_list(v, source, key));
     } else if (key == "exclude_packages") {
-      FIRERUN_TRY(r.exclude_packages, string_list(v, origin, key));
+      FIRERUN_TRY(r.exclude_packages, yaml::string_list(v, source, key));
     } else if (key == "cmdline") {
-      FIRERUN_TRY(r.cmdline, string_list(v, origin, key));
+      FIRERUN_TRY(r.cmdline, yaml::string_list(v, source, key));
     } else if (key == "prune") {
-      FIRERUN_TRY(r.prune, string_list(v, origin, key));
+      FIRERUN_TRY(r.prune, yaml::string_list(v, source, key));
     } else if (key == "modules") {
-      FIRERUN_TRY(r.modules, string_list(v, origin, key));
+      FIRERUN_TRY(r.modules, yaml::string_list(v, source, key));
     } else if (key == "kernel_package") {
-      FIRERUN_TRY(r.kernel_package, scalar(v, origin, key));
+      FIRERUN_TRY(r.kernel_package, yaml::scalar(v, source, key));
     } else if (key == "env") {
       if (!v.IsMap()) return bad(origin, "'env' must be a mapping");
       for (const auto& e : v) {
         if (!e.first.IsScalar()) return bad(origin, "env keys must be strings");
-        FIRERUN_TRY(auto value, scalar(e.second, origin, "env." + e.first.Scalar()));
+        FIRERUN_TRY(auto value, yaml::scalar(e.second, source, "env." + e.first.Scalar()));
         r.env[e.first.Scalar()] = std::move(value);
       }
     } else if (key == "symlinks") {
@@ -147,8 +124,8 @@ Status apply_yaml(Recipe& r, const YAML::Node& root, std::string_view origin, bo
         if (!item.IsMap() || item.size() != 2 || !item["path"] || !item["target"])
           return bad(origin, "each symlink needs exactly 'path' and 'target'");
         RecipeSymlink link;
-        FIRERUN_TRY(link.path, scalar(item["path"], origin, "symlinks[].path"));
-        FIRERUN_TRY(link.target, scalar(item["target"], origin, "symlinks[].target"));
+        FIRERUN_TRY(link.path, yaml::scalar(item["path"], source, "symlinks[].path"));
+        FIRERUN_TRY(link.target, yaml::scalar(item["target"], source, "symlinks[].target"));
         r.symlinks.push_back(std::move(link));
       }
     } else if (key == "files") {
@@ -159,10 +136,10 @@ Status apply_yaml(Recipe& r, const YAML::Node& root, std::string_view origin, bo
         if (item.size() > 3 || (item.size() == 3 && !item["mode"]))
           return bad(origin, "file entries take only 'path', 'content' and 'mode'");
         RecipeFile f;
-        FIRERUN_TRY(f.path, scalar(item["path"], origin, "files[].path"));
-        FIRERUN_TRY(f.content, scalar(item["content"], origin, "files[].content"));
+        FIRERUN_TRY(f.path, yaml::scalar(item["path"], source, "files[].path"));
+        FIRERUN_TRY(f.content, yaml::scalar(item["content"], source, "files[].content"));
         if (item["mode"]) {
-          FIRERUN_TRY(auto mode_text, scalar(item["mode"], origin, "files[].mode"));
+          FIRERUN_TRY(auto mode_text, yaml::scalar(item["mode"], source, "files[].mode"));
           char* end = nullptr;
           unsigned long mode = std::strtoul(mode_text.c_str(), &end, 8);
           if (mode_text.empty() || *end != '\0' || mode > 07777)
@@ -217,7 +194,7 @@ Result<YAML::Node> load_yaml(std::string_view text, std::string_view origin) {
   // YAML::Node converts from anything, so errors are placed explicitly.
   auto fail = [&](const std::string& what) { return Result<YAML::Node>(boost::system::in_place_error, bad(origin, what)); };
   if (text.size() > kMaxRecipeBytes) return fail("larger than 1 MiB");
-  if (nesting_too_deep(text)) return fail("nested too deeply");
+  if (yaml::nesting_too_deep(text, kMaxNesting)) return fail("nested too deeply");
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {

@@ -1,6 +1,8 @@
 // Loading the language table from YAML, and name/alias lookup.
 #include "sandbox/language_table.h"
 
+#include "core/yaml_util.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,9 +17,9 @@ constexpr std::size_t kMaxTableBytes = 1u << 20;
 constexpr std::size_t kMaxNesting = 16;
 constexpr std::uint64_t kMaxMemoryMib = 65536;
 
-Error bad(std::string_view origin, const std::string& what) {
-  return Error(Errc::invalid_argument, "language table " + std::string(origin) + ": " + what);
-}
+yaml::Source table_source(std::string_view origin) { return {"language table " + std::string(origin), false}; }
+
+Error bad(std::string_view origin, const std::string& what) { return table_source(origin).error(what); }
 
 bool valid_name(std::string_view s) {
   if (s.empty() || s.size() > 32) return false;
@@ -41,29 +43,11 @@ bool valid_source_file(std::string_view s) {
 
 bool valid_word(std::string_view w) { return !w.empty() && w.size() <= 4096 && w.find('\0') == std::string_view::npos; }
 
-// yaml-cpp recurses per nesting level; refuse absurd nesting before it does.
-bool nesting_too_deep(std::string_view text) {
-  std::size_t depth = 0, max_depth = 0;
-  for (char c : text) {
-    if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-    if ((c == ']' || c == '}') && depth > 0) --depth;
-  }
-  return max_depth > kMaxNesting;
-}
-
-Result<std::string> scalar(const YAML::Node& n, std::string_view origin, const std::string& field) {
-  if (!n.IsScalar()) return bad(origin, field + " must be a string");
-  return n.Scalar();
-}
-
-Result<std::vector<std::string>> words(const YAML::Node& n, std::string_view origin, const std::string& field) {
-  if (!n.IsSequence()) return bad(origin, field + " must be a list of strings");
-  std::vector<std::string> out;
-  for (const auto& item : n) {
-    FIRERUN_TRY(auto w, scalar(item, origin, field + "[]"));
-    if (!valid_word(w)) return bad(origin, field + " has an empty or invalid word");
-    out.push_back(std::move(w));
-  }
+// A list of non-empty words (argv, aliases).
+Result<std::vector<std::string>> words(const YAML::Node& n, const yaml::Source& source, const std::string& field) {
+  FIRERUN_TRY(auto out, yaml::string_list(n, source, field));
+  for (const auto& w : out)
+    if (!valid_word(w)) return source.error(field + " has an empty or invalid word");
   return out;
 }
 
@@ -80,27 +64,28 @@ Result<Language> parse_entry(const YAML::Node& node, std::string_view origin, st
   for (const char* required : {"name", "version", "image", "source_file", "run"})
     if (!node[required]) return bad(origin, where + ": missing '" + required + "'");
 
+  const yaml::Source source = table_source(origin);
   Language lang;
-  FIRERUN_TRY(lang.name, scalar(node["name"], origin, where + ".name"));
+  FIRERUN_TRY(lang.name, yaml::scalar(node["name"], source, where + ".name"));
   if (!valid_name(lang.name)) return bad(origin, where + ".name must match [a-z0-9+._-]{1,32}");
   if (node["aliases"]) {
-    FIRERUN_TRY(lang.aliases, words(node["aliases"], origin, where + ".aliases"));
+    FIRERUN_TRY(lang.aliases, words(node["aliases"], source, where + ".aliases"));
     for (const auto& a : lang.aliases)
       if (!valid_name(a)) return bad(origin, where + ".aliases: '" + a + "' must match [a-z0-9+._-]{1,32}");
   }
-  FIRERUN_TRY(lang.version, scalar(node["version"], origin, where + ".version"));
+  FIRERUN_TRY(lang.version, yaml::scalar(node["version"], source, where + ".version"));
   if (lang.version.empty() || lang.version.size() > 64) return bad(origin, where + ".version must be 1-64 characters");
-  FIRERUN_TRY(lang.image, scalar(node["image"], origin, where + ".image"));
+  FIRERUN_TRY(lang.image, yaml::scalar(node["image"], source, where + ".image"));
   if (!valid_name(lang.image)) return bad(origin, where + ".image must be an image name");
-  FIRERUN_TRY(lang.source_file, scalar(node["source_file"], origin, where + ".source_file"));
+  FIRERUN_TRY(lang.source_file, yaml::scalar(node["source_file"], source, where + ".source_file"));
   if (!valid_source_file(lang.source_file)) return bad(origin, where + ".source_file must be a plain file name");
   if (node["compile"]) {
-    FIRERUN_TRY(lang.compile_argv, words(node["compile"], origin, where + ".compile"));
+    FIRERUN_TRY(lang.compile_argv, words(node["compile"], source, where + ".compile"));
   }
-  FIRERUN_TRY(lang.run_argv, words(node["run"], origin, where + ".run"));
+  FIRERUN_TRY(lang.run_argv, words(node["run"], source, where + ".run"));
   if (lang.run_argv.empty()) return bad(origin, where + ".run must not be empty");
   if (node["min_memory_mib"]) {
-    FIRERUN_TRY(auto text, scalar(node["min_memory_mib"], origin, where + ".min_memory_mib"));
+    FIRERUN_TRY(auto text, yaml::scalar(node["min_memory_mib"], source, where + ".min_memory_mib"));
     char* end = nullptr;
     unsigned long long mib = std::strtoull(text.c_str(), &end, 10);
     if (text.empty() || text[0] == '-' || *end != '\0' || mib < 64 || mib > kMaxMemoryMib)
@@ -112,7 +97,7 @@ Result<Language> parse_entry(const YAML::Node& node, std::string_view origin, st
     if (!env.IsMap()) return bad(origin, where + ".env must be a mapping");
     for (const auto& e : env) {
       if (!e.first.IsScalar() || !valid_env_key(e.first.Scalar())) return bad(origin, where + ".env has an invalid name");
-      FIRERUN_TRY(auto value, scalar(e.second, origin, where + ".env." + e.first.Scalar()));
+      FIRERUN_TRY(auto value, yaml::scalar(e.second, source, where + ".env." + e.first.Scalar()));
       if (value.find('\0') != std::string::npos) return bad(origin, where + ".env." + e.first.Scalar() + " contains NUL");
       lang.env[e.first.Scalar()] = std::move(value);
     }
@@ -124,7 +109,7 @@ Result<Language> parse_entry(const YAML::Node& node, std::string_view origin, st
 
 Result<std::vector<Language>> parse_languages(std::string_view yaml_text, std::string_view origin) {
   if (yaml_text.size() > kMaxTableBytes) return bad(origin, "larger than 1 MiB");
-  if (nesting_too_deep(yaml_text)) return bad(origin, "nested too deeply");
+  if (yaml::nesting_too_deep(yaml_text, kMaxNesting)) return bad(origin, "nested too deeply");
   std::vector<Language> out;
   try {
     YAML::Node root = YAML::Load(std::string(yaml_text));
