@@ -175,21 +175,25 @@ void add_run_command(CLI::App& app, int& exit_code) {
     signals.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
       interrupted = true;
-      ctx.stop();  // unwinds below: destroying the VM kills and reaps QEMU
+      // Kill the VM and let run_in_vm unwind normally (its exec fails at once):
+      // no coroutine may still reference the VM when it is destroyed.
+      if (vm)
+        asio::co_spawn(ctx, vm->kill(), asio::detached);
+      else
+        ctx.stop();
     });
     // target and req outlive ctx.run(), which the coroutine borrows them for.
     asio::co_spawn(ctx, run_in_vm(*a, *target, *req, vm), [&](std::exception_ptr e, int rc) {
       if (e) std::rethrow_exception(e);
       exit_code = rc;
       signals.cancel();
-      ctx.stop();
     });
     ctx.run();
     if (interrupted) {
-      vm.reset();
       std::fprintf(stderr, "\nfirerun: interrupted; VM destroyed\n");
       exit_code = kExitInterrupted;
     }
+    vm.reset();  // before ctx: the VM's sockets belong to it
   });
 }
 
