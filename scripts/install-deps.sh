@@ -13,7 +13,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # running VMs and building guest images
-  qemu-system-x86 qemu-utils cpio apt-utils dpkg-dev
+  qemu-system-x86 qemu-utils
 )
 
 missing=()
