@@ -96,7 +96,7 @@ int exit_code_of(const ExecResult& r) {
 }
 
 asio::awaitable<int> run_in_vm(const RunArgs& a, const Target& target, const ExecRequest& req,
-                               std::unique_ptr<Vm>& vm_slot) {
+                               std::unique_ptr<Vm>& vm_slot, const bool& interrupted) {
   auto ex = co_await asio::this_coro::executor;
   std::string uri = a.backend;
   if (!a.accel.empty()) uri += std::string(uri.find('?') == std::string::npos ? ":///?" : "&") + "accel=" + a.accel;
@@ -128,6 +128,7 @@ asio::awaitable<int> run_in_vm(const RunArgs& a, const Target& target, const Exe
                   [](std::string_view d) { write_all(STDERR_FILENO, d); }};
   auto result = co_await v.exec(req, &sink);
   (void)co_await v.stop(std::chrono::seconds(5));
+  if (interrupted) co_return kExitInterrupted;  // the exec failed because we killed the VM
   if (!result) co_return report_error(result.error());
   if (result->timed_out) std::fprintf(stderr, "firerun: command timed out after %.1f s\n", a.timeout_s);
   if (result->stdout_truncated || result->stderr_truncated) std::fprintf(stderr, "firerun: output was truncated at the cap\n");
@@ -183,7 +184,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
         ctx.stop();
     });
     // target and req outlive ctx.run(), which the coroutine borrows them for.
-    asio::co_spawn(ctx, run_in_vm(*a, *target, *req, vm), [&](std::exception_ptr e, int rc) {
+    asio::co_spawn(ctx, run_in_vm(*a, *target, *req, vm, interrupted), [&](std::exception_ptr e, int rc) {
       if (e) std::rethrow_exception(e);
       exit_code = rc;
       signals.cancel();
