@@ -392,12 +392,19 @@ void Server::reap_children() {
   }
 }
 
+// Kills an exec's process group and the process itself. The guard keeps a
+// bad pid from ever becoming kill(-1) or kill(0) (every process / our group).
+void kill_exec(pid_t pid) {
+  if (pid <= 1) return;
+  ::kill(-pid, SIGKILL);  // the whole process group (setsid in the child)
+  ::kill(pid, SIGKILL);
+}
+
 void Server::enforce_deadlines(Clock::time_point now) {
   for (auto& [id, exec] : execs_) {
     if (exec.wait_status || exec.timed_out || !exec.deadline || now < *exec.deadline) continue;
     exec.timed_out = true;
-    ::kill(-exec.pid, SIGKILL);  // the whole process group (setsid in the child)
-    ::kill(exec.pid, SIGKILL);
+    kill_exec(exec.pid);
   }
 }
 
@@ -430,8 +437,7 @@ void Server::finish_execs(Clock::time_point now) {
 void Server::kill_all_execs() {
   for (auto& [id, exec] : execs_) {
     if (!exec.wait_status) {
-      ::kill(-exec.pid, SIGKILL);
-      ::kill(exec.pid, SIGKILL);
+      kill_exec(exec.pid);
       int status = 0;
       while (::waitpid(exec.pid, &status, 0) < 0 && errno == EINTR) {
       }

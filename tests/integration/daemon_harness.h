@@ -145,11 +145,11 @@ class Daemon {
 
   /// SIGTERM and wait (up to `limit`); returns the exit status.
   int terminate(std::chrono::seconds limit = std::chrono::seconds(60)) {
-    ::kill(pid_, SIGTERM);
+    signal_daemon(SIGTERM);
     return reap(limit);
   }
   void kill9() {
-    ::kill(pid_, SIGKILL);
+    signal_daemon(SIGKILL);
     reap(std::chrono::seconds(10));
   }
 
@@ -178,7 +178,13 @@ class Daemon {
   }
 
  private:
+  // Never kill(-1, ...): with no daemon running that would signal every process.
+  void signal_daemon(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+
   int reap(std::chrono::seconds limit) {
+    if (pid_ <= 0) return 0;
     int status = 0;
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -189,7 +195,7 @@ class Daemon {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     ADD_FAILURE() << "firerund did not exit within " << limit.count() << " s; killing it";
-    ::kill(pid_, SIGKILL);
+    signal_daemon(SIGKILL);
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
     return status;

@@ -144,6 +144,7 @@ TEST_F(VmLifecycle, QemuKilledFromOutsideSurfacesAsVmmCrash) {
     const int pid = vm->info().vmm_pid;
     // Kill QEMU while a command is running.
     asio::steady_timer t(ex, 500ms);
+    FIRERUN_CO_ASSERT(pid > 1);
     t.async_wait([pid](boost::system::error_code) { ::kill(pid, SIGKILL); });
     const auto sleeper = cmd({"sleep", "100"});
     auto r = co_await vm->exec(sleeper);
