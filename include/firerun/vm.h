@@ -96,7 +96,8 @@ struct VmInfo {
 
 /// A microVM. Public methods are non-virtual: they enforce the lifecycle state
 /// machine and error context for every backend, then call the do_* hooks.
-/// All methods must be called from the Vm's executor.
+/// All methods must be called from the Vm's executor, and a Vm must outlive
+/// every operation started on it (kill() it and let them fail, then destroy it).
 class Vm {
  public:
   virtual ~Vm();

@@ -146,7 +146,12 @@ Task<Result<VmExit>> Vm::wait() {
   VmExit exit = co_await do_wait();
   if (!exit_) {
     exit_ = exit;
-    agent_.reset();
+    // Close, don't destroy: an exec may still be suspended inside the client
+    // (e.g. kill() from another coroutine); it now fails and unwinds safely.
+    if (agent_) {
+      boost::system::error_code ignored;
+      agent_->socket().close(ignored);
+    }
     bool clean = exit.reason == VmExit::Reason::shutdown || exit.reason == VmExit::Reason::stopped ||
                  exit.reason == VmExit::Reason::killed;
     set_state(clean ? VmState::stopped : VmState::failed, std::string(to_string(exit.reason)) + ": " + exit.detail);
