@@ -3,11 +3,10 @@
 // list in builtin_scenarios() and the ratios in builtin_ratios() are the
 // extension points.
 //
-// Adding "restore to agent-ready" or "pool acquire to first exec" once
-// snapshots / warm pools exist is: write one `Task<ScenarioResult>
-// measure_xxx(BenchContext&)`, append {id, fn} to builtin_scenarios(), and
-// (optionally) append a RatioSpec such as restore_vs_cold_boot to
-// builtin_ratios(). Nothing is reported for them until then.
+// Adding a row: write one `Task<ScenarioResult> measure_<row>(BenchContext&)`,
+// append {id, fn} to builtin_scenarios(), and optionally a RatioSpec to
+// builtin_ratios(). A scenario that cannot run on this host returns an error
+// and is listed under "skipped" instead of reporting a number.
 #pragma once
 
 #include "report.h"
