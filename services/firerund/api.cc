@@ -48,6 +48,12 @@ Result<scheduler::Job> make_job(const ExecuteInput& input, const Config& config)
   return job;
 }
 
+/// make_job + submit: the accepted job's id, or why it was refused (nothing queued).
+Result<std::string> submit_job(scheduler::Scheduler& scheduler, const ExecuteInput& input, const Config& config) {
+  FIRERUN_TRY(auto job, make_job(input, config));
+  return scheduler.submit(std::move(job));
+}
+
 bool compiled(const std::string& language_name) {
   auto language = sandbox::find_language(language_name);
   return language && !(*language)->compile_argv.empty();
@@ -138,9 +144,7 @@ Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client
 Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
-  auto job = make_job(*input, config_);
-  if (!job) co_return error_response(req, http_status_for(job.error().errc()), job.error());
-  auto id = scheduler_.submit(std::move(*job));
+  auto id = submit_job(scheduler_, *input, config_);
   if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return error_response(req, 500, record.error());
@@ -153,9 +157,7 @@ Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
 Task<HttpResponse> Api::create_job(const HttpRequest& req, const PathParams&) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
-  auto job = make_job(*input, config_);
-  if (!job) co_return error_response(req, http_status_for(job.error().errc()), job.error());
-  auto id = scheduler_.submit(std::move(*job));
+  auto id = submit_job(scheduler_, *input, config_);
   if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
   auto res = json_response(202, json::serialize(json::object{{"id", *id}, {"status", "queued"}}));
   res.set(http::field::location, "/v1/jobs/" + *id);
@@ -249,9 +251,7 @@ Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const PathParams&
   };
   if (!language || !version_ok((*language)->version) || !image_available((*language)->image))
     co_return piston_error(req, 400, input->request.language + "-" + version + " runtime is unknown");
-  auto job = make_job(*input, config_);
-  if (!job) co_return piston_error(req, http_status_for(job.error().errc()), job.error().message());
-  auto id = scheduler_.submit(std::move(*job));
+  auto id = submit_job(scheduler_, *input, config_);
   if (!id) co_return piston_error(req, http_status_for(id.error().errc()), id.error().message());
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return piston_error(req, 500, record.error().message());

@@ -123,18 +123,8 @@ Result<std::vector<Host>> AwsProvider::provision_spot(const HostRequest& req, co
   }
   // No launch template: RunInstances per type, in order.
   for (const auto& p : pools) {
-    CapacityPool pool{p.instance_type, "", Lifecycle::spot};
-    Ec2Error failure;
-    auto r = client_.run_instances(spec, p.instance_type, true, count, &failure);
-    if (!r) {
-      if (failure.kind != Ec2ErrorKind::capacity) return std::move(r).error();
-      breaker_.record_failure(pool, now);
-      tried += " " + to_string(pool) + "(" + failure.code + ")";
-      continue;
-    }
-    breaker_.record_success(pool);
-    for (const auto& i : r->instances) hosts.push_back(to_host(i));
-    return hosts;
+    FIRERUN_TRY(hosts, run_in_pool(CapacityPool{p.instance_type, "", Lifecycle::spot}, spec, count, tried));
+    if (!hosts.empty()) return hosts;
   }
   (void)req;
   return hosts;
@@ -152,21 +142,27 @@ Result<std::vector<Host>> AwsProvider::provision_on_demand(const HostRequest& re
       tried += " " + to_string(pool) + "(breaker open)";
       continue;
     }
-    Ec2Error failure;
-    auto r = client_.run_instances(spec, t.instance_type, false, count, &failure);
-    if (!r) {
-      if (failure.kind != Ec2ErrorKind::capacity) return std::move(r).error();
-      breaker_.record_failure(pool, now);
-      tried += " " + to_string(pool) + "(" + failure.code + ")";
-      continue;
-    }
-    breaker_.record_success(pool);
-    std::vector<Host> hosts;
-    for (const auto& i : r->instances) hosts.push_back(to_host(i));
-    return hosts;
+    FIRERUN_TRY(auto hosts, run_in_pool(pool, spec, count, tried));
+    if (!hosts.empty()) return hosts;
   }
   (void)req;
   return std::vector<Host>{};
+}
+
+Result<std::vector<Host>> AwsProvider::run_in_pool(const CapacityPool& pool, const LaunchSpec& spec,
+                                                   std::uint32_t count, std::string& tried) {
+  Ec2Error failure;
+  auto r = client_.run_instances(spec, pool.instance_type, pool.lifecycle == Lifecycle::spot, count, &failure);
+  if (!r) {
+    if (failure.kind != Ec2ErrorKind::capacity) return std::move(r).error();
+    breaker_.record_failure(pool, options_.steady_clock());
+    tried += " " + to_string(pool) + "(" + failure.code + ")";
+    return std::vector<Host>{};
+  }
+  breaker_.record_success(pool);
+  std::vector<Host> hosts;
+  for (const auto& i : r->instances) hosts.push_back(to_host(i));
+  return hosts;
 }
 
 Result<std::vector<Host>> AwsProvider::provision(const HostRequest& request) {

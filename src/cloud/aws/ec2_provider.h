@@ -40,6 +40,11 @@ class AwsProvider final : public CloudProvider {
                                            const LaunchSpec& spec, std::uint32_t count, std::string& tried);
   Result<std::vector<Host>> provision_on_demand(const HostRequest& req, const std::vector<InstanceTypeInfo>& types,
                                                 const LaunchSpec& spec, std::uint32_t count, std::string& tried);
+  /// RunInstances in one capacity pool, feeding the breaker. A capacity error
+  /// is noted in `tried` and gives an empty vector (try the next pool); any
+  /// other error is returned.
+  Result<std::vector<Host>> run_in_pool(const CapacityPool& pool, const LaunchSpec& spec, std::uint32_t count,
+                                        std::string& tried);
 
   AwsProviderOptions options_;
   Ec2Client client_;
