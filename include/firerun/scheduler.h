@@ -150,6 +150,16 @@ class Scheduler {
   /// them (they are resolved per Options::interrupted); queued jobs stay queued
   /// in the DB. Resolves when no runner is left. Call on the executor.
   virtual Task<void> shutdown(std::chrono::milliseconds grace) = 0;
+  /// From now on submit() refuses with bad_state "host draining: <reason>";
+  /// queued and running jobs are unaffected. Idempotent (the first reason stays). Thread-safe.
+  virtual void pause_intake(std::string reason) = 0;
+  /// The reason given to pause_intake(); nullopt while submissions are accepted. Thread-safe.
+  virtual std::optional<std::string> intake_paused() const = 0;
+  /// Atomically removes every queued (not running) job from memory and the
+  /// database and returns them in queue order, attempt counters reset, so
+  /// another host can run them. Waiters wake up; get() on a released id is
+  /// not_found saying where it went. Running jobs continue. Thread-safe.
+  virtual Result<std::vector<Job>> release_queued() = 0;
 };
 
 /// Opens (or creates) the job database, recovers after a crash (resolves

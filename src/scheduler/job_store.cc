@@ -220,6 +220,19 @@ Result<std::vector<StoredJob>> JobStore::load_with_status(JobStatus status) {
   return out;
 }
 
+Status JobStore::delete_queued(const std::vector<std::string>& ids) {
+  FIRERUN_CHECK(exec("BEGIN IMMEDIATE"));
+  for (const auto& id : ids) {
+    Statement s(db_, "DELETE FROM jobs WHERE id=? AND status='queued'");
+    s.bind(1, id);
+    if (auto st = s.run("deleting a queued job"); !st) {
+      (void)exec("ROLLBACK");
+      return st;
+    }
+  }
+  return exec("COMMIT");
+}
+
 Status JobStore::prune_finished(std::size_t keep) {
   Statement s(db_,
               "DELETE FROM jobs WHERE status NOT IN ('queued','running') AND seq NOT IN (SELECT seq FROM jobs "

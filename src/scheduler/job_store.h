@@ -42,6 +42,8 @@ class JobStore {
   Status clear_vm(const std::string& id);
   Result<std::optional<JobRecord>> load(const std::string& id);
   Result<std::vector<StoredJob>> load_with_status(JobStatus status);
+  /// Deletes these jobs if still queued, all or none (one transaction).
+  Status delete_queued(const std::vector<std::string>& ids);
   /// Deletes the oldest finished jobs beyond `keep`.
   Status prune_finished(std::size_t keep);
 

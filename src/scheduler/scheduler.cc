@@ -196,6 +196,7 @@ class SchedulerImpl final : public Scheduler {
       return make_error(Errc::invalid_argument, "job timeout must be positive");
     std::lock_guard lock(mutex_);
     if (shutting_down_) return make_error(Errc::bad_state, "the scheduler is shutting down");
+    if (intake_paused_) return make_error(Errc::bad_state, "host draining: " + *intake_paused_);
     if (job.resources.vcpus > vcpu_capacity_ || job.resources.memory_mib > memory_capacity_)
       return make_error(Errc::limit_exceeded, "job needs " + std::to_string(job.resources.vcpus) + " vCPUs and " +
                                                   std::to_string(job.resources.memory_mib) +
@@ -251,6 +252,9 @@ class SchedulerImpl final : public Scheduler {
     std::lock_guard lock(mutex_);
     if (auto it = active_.find(id); it != active_.end()) return it->second.record;
     FIRERUN_TRY(auto stored, store_->load(id));
+    if (!stored && released_.count(id))
+      return make_error(Errc::not_found, "job " + id + " was handed back for another host to run (host draining: " +
+                                             intake_paused_.value_or("") + ")");
     if (!stored) return make_error(Errc::not_found, "no job " + id);
     return std::move(*stored);
   }
@@ -285,6 +289,36 @@ class SchedulerImpl final : public Scheduler {
   void on_finished(std::function<void(const JobRecord&)> fn) override {
     std::lock_guard lock(mutex_);
     finished_listeners_.push_back(std::move(fn));
+  }
+
+  void pause_intake(std::string reason) override {
+    std::lock_guard lock(mutex_);
+    if (!intake_paused_) intake_paused_ = std::move(reason);
+  }
+
+  std::optional<std::string> intake_paused() const override {
+    std::lock_guard lock(mutex_);
+    return intake_paused_;
+  }
+
+  Result<std::vector<Job>> release_queued() override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> ids;
+    for (const auto& key : queue_) ids.push_back(key.id);
+    // Database first: if it fails nothing changed and the jobs still run here.
+    FIRERUN_CHECK(add_context(store_->delete_queued(ids), "releasing queued jobs"));
+    std::vector<Job> out;
+    for (const auto& id : ids) {
+      auto it = active_.find(id);
+      Job job = std::move(it->second.record.job);
+      job.attempt = 0;
+      out.push_back(std::move(job));
+      active_.erase(it);
+      released_.insert(id);
+      wake_waiters_locked(id);
+    }
+    queue_.clear();
+    return out;
   }
 
   Task<void> shutdown(std::chrono::milliseconds grace) override {
@@ -479,6 +513,8 @@ class SchedulerImpl final : public Scheduler {
   unsigned vcpu_capacity_ = 1;
   std::uint64_t memory_capacity_ = 1;
   bool shutting_down_ = false;
+  std::optional<std::string> intake_paused_;
+  std::set<std::string> released_;  // ids handed back by release_queued(), for a clear get() answer
 };
 
 }  // namespace
