@@ -34,6 +34,22 @@ struct RecipeFile {
   std::uint32_t mode = 0644; ///< permission bits
 };
 
+/// A user-provided tar archive unpacked into the image (e.g. a CI runner release).
+/// The image hash covers the archive's content, not its path or mtime.
+struct RecipeArchive {
+  std::string source;  ///< host path as written: absolute or relative to the recipe's directory; ${VAR} expanded at build time
+  std::string dest;    ///< absolute guest directory, created if missing
+  std::string sha256;  ///< optional lowercase hex; a mismatch fails the build
+};
+
+/// A user-provided single file (e.g. a static runner binary) copied into the image.
+struct RecipeBinary {
+  std::string source;          ///< host path, as for RecipeArchive::source
+  std::string path;            ///< absolute guest path
+  std::uint32_t mode = 0755;   ///< permission bits
+  std::string sha256;          ///< optional lowercase hex; a mismatch fails the build
+};
+
 /// Everything that defines an image. Pure data: built-ins and user files are YAML.
 struct Recipe {
   std::string name;                          ///< image name, [a-z0-9][a-z0-9._-]*
@@ -47,6 +63,9 @@ struct Recipe {
   std::vector<std::string> prune;            ///< guest paths removed after unpacking (docs, man pages, locales)
   std::string kernel_package;                ///< Debian kernel (meta) package
   std::vector<std::string> modules;          ///< kernel modules loaded at boot; dependencies are added
+  std::vector<RecipeArchive> archives;       ///< user archives (.tar, .tar.gz/.tgz, .tar.xz), unpacked before `files`
+  std::vector<RecipeBinary> binaries;        ///< user files copied in, before `files`
+  std::filesystem::path base_dir;            ///< where relative sources are found (the recipe file's directory; not hashed)
   std::string origin;                        ///< "builtin" or the file it was loaded from (not hashed)
 };
 
@@ -58,7 +77,8 @@ const std::vector<Recipe>& builtin_recipes();
 Result<std::vector<Recipe>> load_recipes(const std::vector<std::filesystem::path>& dirs);
 /// One recipe by name from built-ins plus `dirs`; not_found lists the known names.
 Result<Recipe> find_recipe(std::string_view name, const std::vector<std::filesystem::path>& dirs = {});
-/// Stable text form of everything in a recipe that affects the image (what gets hashed).
+/// Stable text form of everything in a recipe that affects the image (what gets hashed
+/// together with the content digests of `archives` and `binaries`; their host paths are not part of it).
 std::string canonical_recipe(const Recipe& recipe);
 
 /// `$XDG_CACHE_HOME/firerun`, else `$HOME/.cache/firerun`.

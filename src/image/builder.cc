@@ -7,6 +7,7 @@
 #include "image/digest.h"
 #include "image/kmod.h"
 #include "image/rootfs.h"
+#include "image/sources.h"
 #include "image/store.h"
 
 #include <boost/json.hpp>
@@ -37,6 +38,7 @@ std::string compute_image_hash(const ImageInputs& in) {
   for (const auto& p : pkgs) h.update("deb\t" + p + "\n");
   h.update("kernel\t" + in.kernel.name + "\t" + in.kernel.version + "\t" + in.kernel.architecture + "\n");
   h.update("agent\t" + in.agent_sha256 + "\n");
+  for (const auto& digest : in.source_sha256) h.update("source\t" + digest + "\n");
   return h.hex_final();
 }
 
@@ -118,6 +120,7 @@ struct BuildContext {
   std::vector<PackageRef> packages;
   PackageRef kernel;
   std::string agent_sha256;
+  std::vector<ResolvedSource> sources;  // archives then binaries, as in the recipe
   std::string hash;
   void progress(std::string_view stage, double f) const {
     if (options.progress) options.progress(stage, f);
@@ -170,6 +173,19 @@ Result<Image> assemble(const BuildContext& ctx, const fs::path& build_dir) {
   if (!fs::exists(passwd)) FIRERUN_CHECK(write_in_root(root, "/etc/passwd", kPasswd, 0644));
   FIRERUN_TRY(auto group, path_in_root(root, "/etc/group"));
   if (!fs::exists(group)) FIRERUN_CHECK(write_in_root(root, "/etc/group", kGroup, 0644));
+  // User archives and binaries come before `files` and `symlinks`, so a recipe can adjust what they ship.
+  const std::size_t archive_count = ctx.recipe.archives.size();
+  for (std::size_t i = 0; i < archive_count; ++i) {
+    const auto& src = ctx.sources[i];
+    FIRERUN_CHECK(add_context(unpack_archive(root, ctx.recipe.archives[i].dest, src.path,
+                                             build_dir / ("archive-" + std::to_string(i)), conflicts),
+                              src.key + " into " + ctx.recipe.archives[i].dest));
+  }
+  for (std::size_t i = 0; i < ctx.recipe.binaries.size(); ++i) {
+    const auto& b = ctx.recipe.binaries[i];
+    FIRERUN_CHECK(add_context(copy_into_root(root, b.path, ctx.sources[archive_count + i].path, b.mode),
+                              ctx.sources[archive_count + i].key));
+  }
   for (const auto& f : ctx.recipe.files) FIRERUN_CHECK(write_in_root(root, f.path, f.content, f.mode));
   for (const auto& l : ctx.recipe.symlinks) FIRERUN_CHECK(symlink_in_root(root, l.path, l.target));
   FIRERUN_CHECK(add_context(copy_into_root(root, "/init", ctx.options.agent_path, 0755), "installing the agent"));
@@ -221,6 +237,13 @@ Result<Image> assemble(const BuildContext& ctx, const fs::path& build_dir) {
     pkgs.push_back(json::object{{"name", p.name}, {"version", p.version}, {"architecture", p.architecture},
                                 {"size", p.size}, {"sha256", sha}});
   }
+  json::array user_sources;
+  for (std::size_t i = 0; i < ctx.sources.size(); ++i) {
+    const bool archive = i < ctx.recipe.archives.size();
+    const std::string& guest = archive ? ctx.recipe.archives[i].dest : ctx.recipe.binaries[i - ctx.recipe.archives.size()].path;
+    user_sources.push_back(json::object{{"key", ctx.sources[i].key}, {"file", ctx.sources[i].path.filename().string()},
+                                        {archive ? "dest" : "path", guest}, {"sha256", ctx.sources[i].sha256}});
+  }
   json::array conflict_list;
   for (const auto& c : conflicts) conflict_list.push_back(json::value(c));
   Image img;
@@ -241,6 +264,7 @@ Result<Image> assemble(const BuildContext& ctx, const fs::path& build_dir) {
                               {"version", ctx.kernel.version},
                               {"release", ktree.release}}},
       {"modules", std::move(module_names)},
+      {"sources", std::move(user_sources)},
       {"agent_sha256", ctx.agent_sha256},
       {"cmdline", img.cmdline},
       {"env", json::value_from(ctx.recipe.env)},
@@ -272,17 +296,21 @@ Result<Image> build_image(const BuildOptions& options) {
   std::error_code ec;
   if (options.agent_path.empty() || !fs::is_regular_file(options.agent_path, ec))
     return make_error(Errc::not_found, "agent binary '" + options.agent_path.string() + "' not found").with_context(what);
-  BuildContext ctx{options, recipe, options.cache_root.empty() ? default_cache_root() : options.cache_root, {}, {}, {}, {}};
+  BuildContext ctx{options, recipe, options.cache_root.empty() ? default_cache_root() : options.cache_root, {}, {}, {}, {}, {}};
   ctx.cache = fs::absolute(ctx.cache, ec);
   fs::create_directories(ctx.cache, ec);
   FIRERUN_CHECK(add_context(io_check(ec, "creating cache " + ctx.cache.string()), what));
 
   ctx.progress("resolving", -1);
+  // User files first: a missing runner archive should fail before any apt work.
+  FIRERUN_TRY(ctx.sources, add_context(resolve_sources(recipe), what));
   AptContext apt{ctx.cache / "apt"};
   FIRERUN_TRY(ctx.packages, add_context(resolve_closure(apt, recipe.packages, recipe.exclude_packages), what));
   FIRERUN_TRY(ctx.kernel, add_context(resolve_kernel(apt, recipe.kernel_package), what));
   FIRERUN_TRY(ctx.agent_sha256, add_context(file_digest_hex(options.agent_path), what));
-  ctx.hash = compute_image_hash({canonical_recipe(recipe), ctx.packages, ctx.kernel, ctx.agent_sha256});
+  std::vector<std::string> source_sha256;
+  for (const auto& src : ctx.sources) source_sha256.push_back(src.sha256);
+  ctx.hash = compute_image_hash({canonical_recipe(recipe), ctx.packages, ctx.kernel, ctx.agent_sha256, source_sha256});
   ctx.progress("resolving", 1.0);
 
   const fs::path image_dir = ctx.cache / "images" / recipe.name;

@@ -14,6 +14,7 @@ struct ImageInputs {
   std::vector<PackageRef> packages;   ///< resolved closure (order does not matter)
   PackageRef kernel;                  ///< versioned kernel package
   std::string agent_sha256;           ///< of the agent binary
+  std::vector<std::string> source_sha256;  ///< content digests of the recipe's archives then binaries, in order
 };
 
 /// Hex sha256 over the inputs and the builder format version.

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -81,12 +82,58 @@ yaml::Source recipe_source(std::string_view origin) { return {"recipe " + std::s
 
 Error bad(std::string_view origin, const std::string& what) { return recipe_source(origin).error(what); }
 
+Result<std::uint32_t> octal_mode(const YAML::Node& node, const yaml::Source& source, const std::string& field) {
+  FIRERUN_TRY(auto text, yaml::scalar(node, source, field));
+  char* end = nullptr;
+  unsigned long mode = std::strtoul(text.c_str(), &end, 8);
+  if (text.empty() || *end != '\0' || mode > 07777)
+    return source.error(source.field_name(field) + " must be octal like 0644, got '" + text + "'");
+  return static_cast<std::uint32_t>(mode);
+}
+
+// A list item that must be a mapping with `required` keys and nothing outside `allowed`.
+Status only_keys(const YAML::Node& item, const std::set<std::string>& allowed, const std::set<std::string>& required,
+                 const yaml::Source& source, const std::string& field) {
+  if (!item.IsMap()) return source.error(source.field_name(field) + " must be a mapping");
+  for (const auto& kv : item) {
+    if (!kv.first.IsScalar() || !allowed.count(kv.first.Scalar()))
+      return source.error(source.field_name(field) + " has unknown key '" + (kv.first.IsScalar() ? kv.first.Scalar() : "?") + "'");
+  }
+  for (const auto& k : required)
+    if (!item[k]) return source.error(source.field_name(field) + " needs '" + k + "'");
+  return {};
+}
+
+// A host path with optional ${NAME} references (expanded at build time).
+bool valid_source_text(std::string_view s) {
+  if (s.empty() || s.size() > 4096 || s.find('\0') != std::string_view::npos || s.find('\n') != std::string_view::npos)
+    return false;
+  for (auto at = s.find("${"); at != std::string_view::npos; at = s.find("${", at + 2)) {
+    auto close = s.find('}', at + 2);
+    if (close == std::string_view::npos || !valid_env_key(s.substr(at + 2, close - at - 2))) return false;
+  }
+  return true;
+}
+
+// Release pages print digests in either case; they are compared in lowercase.
+Result<std::string> optional_sha256(const YAML::Node& item, const yaml::Source& source, const std::string& field) {
+  if (!item["sha256"]) return std::string();
+  FIRERUN_TRY(auto text, yaml::scalar(item["sha256"], source, field + ".sha256"));
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return text;
+}
+
+bool valid_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 // Fills `r` from a mapping. Keys absent from the YAML leave `r` untouched,
 // which is how defaults survive.
 Status apply_yaml(Recipe& r, const YAML::Node& root, std::string_view origin, bool is_defaults) {
   static const std::set<std::string> recipe_keys = {"name",    "description", "packages", "exclude_packages",
                                                     "files",   "symlinks",    "env",      "cmdline",
-                                                    "prune",   "kernel_package", "modules"};
+                                                    "prune",   "kernel_package", "modules",
+                                                    "archives", "binaries"};
   if (!root.IsMap()) return bad(origin, "top level must be a mapping");
   const yaml::Source source = recipe_source(origin);
   for (const auto& kv : root) {
@@ -139,14 +186,36 @@ Status apply_yaml(Recipe& r, const YAML::Node& root, std::string_view origin, bo
         FIRERUN_TRY(f.path, yaml::scalar(item["path"], source, "files[].path"));
         FIRERUN_TRY(f.content, yaml::scalar(item["content"], source, "files[].content"));
         if (item["mode"]) {
-          FIRERUN_TRY(auto mode_text, yaml::scalar(item["mode"], source, "files[].mode"));
-          char* end = nullptr;
-          unsigned long mode = std::strtoul(mode_text.c_str(), &end, 8);
-          if (mode_text.empty() || *end != '\0' || mode > 07777)
-            return bad(origin, "file mode must be octal like 0644, got '" + mode_text + "'");
-          f.mode = static_cast<std::uint32_t>(mode);
+          FIRERUN_TRY(f.mode, octal_mode(item["mode"], source, "files[].mode"));
         }
         r.files.push_back(std::move(f));
+      }
+    } else if (key == "archives") {
+      if (!v.IsSequence()) return bad(origin, "'archives' must be a list of {source, dest, sha256}");
+      r.archives.clear();
+      for (const auto& item : v) {
+        const std::string field = "archives[" + std::to_string(r.archives.size()) + "]";
+        FIRERUN_CHECK(only_keys(item, {"source", "dest", "sha256"}, {"source", "dest"}, source, field));
+        RecipeArchive a;
+        FIRERUN_TRY(a.source, yaml::scalar(item["source"], source, field + ".source"));
+        FIRERUN_TRY(a.dest, yaml::scalar(item["dest"], source, field + ".dest"));
+        FIRERUN_TRY(a.sha256, optional_sha256(item, source, field));
+        r.archives.push_back(std::move(a));
+      }
+    } else if (key == "binaries") {
+      if (!v.IsSequence()) return bad(origin, "'binaries' must be a list of {source, path, mode, sha256}");
+      r.binaries.clear();
+      for (const auto& item : v) {
+        const std::string field = "binaries[" + std::to_string(r.binaries.size()) + "]";
+        FIRERUN_CHECK(only_keys(item, {"source", "path", "mode", "sha256"}, {"source", "path"}, source, field));
+        RecipeBinary b;
+        FIRERUN_TRY(b.source, yaml::scalar(item["source"], source, field + ".source"));
+        FIRERUN_TRY(b.path, yaml::scalar(item["path"], source, field + ".path"));
+        if (item["mode"]) {
+          FIRERUN_TRY(b.mode, octal_mode(item["mode"], source, field + ".mode"));
+        }
+        FIRERUN_TRY(b.sha256, optional_sha256(item, source, field));
+        r.binaries.push_back(std::move(b));
       }
     }
   }
@@ -186,6 +255,27 @@ Status validate(const Recipe& r, std::string_view origin) {
         l.target.find('\n') != std::string::npos)
       return bad(origin, "invalid symlink target for '" + l.path + "'");
     if (!paths.insert(l.path).second) return bad(origin, "path '" + l.path + "' given twice");
+  }
+  for (std::size_t i = 0; i < r.archives.size(); ++i) {
+    const auto& a = r.archives[i];
+    const std::string field = "'archives[" + std::to_string(i) + "]";
+    if (!valid_source_text(a.source))
+      return bad(origin, field + ".source' must be a host path; ${NAME} needs a valid variable name and a closing '}'");
+    if (!valid_guest_path(a.dest) || reserved_path(a.dest))
+      return bad(origin, field + ".dest' must be an absolute guest directory outside reserved paths, got '" + a.dest + "'");
+    if (!a.sha256.empty() && !valid_sha256_hex(a.sha256))
+      return bad(origin, field + ".sha256' must be 64 lowercase hex digits");
+  }
+  for (std::size_t i = 0; i < r.binaries.size(); ++i) {
+    const auto& b = r.binaries[i];
+    const std::string field = "'binaries[" + std::to_string(i) + "]";
+    if (!valid_source_text(b.source))
+      return bad(origin, field + ".source' must be a host path; ${NAME} needs a valid variable name and a closing '}'");
+    if (!valid_guest_path(b.path) || reserved_path(b.path))
+      return bad(origin, field + ".path' must be an absolute guest path outside reserved paths, got '" + b.path + "'");
+    if (!paths.insert(b.path).second) return bad(origin, "path '" + b.path + "' given twice");
+    if (!b.sha256.empty() && !valid_sha256_hex(b.sha256))
+      return bad(origin, field + ".sha256' must be 64 lowercase hex digits");
   }
   return {};
 }
@@ -263,6 +353,7 @@ Result<std::vector<Recipe>> load_recipes(const std::vector<std::filesystem::path
       text << in.rdbuf();
       if (!in && !in.eof()) return make_error(Errc::io, "cannot read " + file.string());
       FIRERUN_TRY(auto recipe, parse_recipe(text.str(), file.string()));
+      recipe.base_dir = std::filesystem::absolute(dir, ec);
       auto same = std::find_if(all.begin(), all.end(), [&](const Recipe& r) { return r.name == recipe.name; });
       if (same != all.end())
         *same = std::move(recipe);
@@ -311,6 +402,9 @@ std::string canonical_recipe(const Recipe& r) {
   for (const auto& p : r.prune) out << "prune\t" << esc(p) << "\n";
   out << "kernel_package\t" << esc(r.kernel_package) << "\n";
   for (const auto& m : r.modules) out << "module\t" << esc(m) << "\n";
+  // Sources are named by position only: build inputs add their content digests.
+  for (const auto& a : r.archives) out << "archive\t" << esc(a.dest) << "\n";
+  for (const auto& b : r.binaries) out << "binary\t" << esc(b.path) << "\t" << b.mode << "\n";
   return out.str();
 }
 

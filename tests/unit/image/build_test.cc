@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -134,6 +136,74 @@ TEST_F(ImageBuild, BashImageBuildsCachesAndRebuildsBrokenEntries) {
   ASSERT_TRUE(other) << other.error().what();
   EXPECT_NE(other->hash, img->hash);
   EXPECT_EQ(find_image("bash", cache_)->hash, other->hash);  // "current" follows the latest build
+}
+
+// A user-provided runner archive and binary (recipe `archives`/`binaries`),
+// with exactly the recipe shape firerund's CI integration test uses.
+TEST_F(ImageBuild, UserArchivesAndBinariesLandInTheInitramfs) {
+  auto agent = stand_in_agent(cache_ / "agents", "v1");
+  const fs::path dir = cache_ / "runner-recipes" / "a";
+  fs::remove_all(dir.parent_path());
+  fs::create_directories(dir / "payload" / "bin");
+  std::ofstream(dir / "payload" / "run.sh") << "#!/bin/sh\necho standin runner\n";
+  fs::permissions(dir / "payload" / "run.sh", fs::perms(0755));
+  std::ofstream(dir / "payload" / "bin" / "config.json") << "{}\n";
+  std::ofstream(dir / "tool") << "#!/bin/sh\necho tool\n";
+  auto tar = std::system(("tar -C '" + (dir / "payload").string() + "' -czf '" + (dir / "standin-runner.tar.gz").string() +
+                          "' run.sh bin").c_str());
+  ASSERT_EQ(tar, 0);
+  std::ofstream(dir / "ci-standin.yaml") << "name: ci-standin\n"
+                                            "packages: [bash, coreutils]\n"
+                                            "symlinks: [{path: /usr/bin/sh, target: bash}]\n"
+                                            "archives: [{source: standin-runner.tar.gz, dest: /opt/runner}]\n"
+                                            "binaries: [{source: tool, path: /usr/local/bin/tool, mode: '0750'}]\n";
+  auto opts = options(agent);
+  opts.recipe = "ci-standin";
+  opts.recipe_dirs = {dir};
+  auto img = build_image(opts);
+  ASSERT_TRUE(img) << img.error().what();
+  EXPECT_FALSE(img->from_cache);
+
+  auto entries = detail::parse_cpio(slurp(img->initrd));
+  ASSERT_TRUE(entries) << entries.error().what();
+  std::map<std::string, detail::CpioEntry> by_name;
+  for (auto& e : *entries) by_name[e.name] = e;
+  ASSERT_TRUE(by_name.count("opt/runner/run.sh"));
+  EXPECT_EQ(by_name["opt/runner/run.sh"].data, "#!/bin/sh\necho standin runner\n");
+  EXPECT_EQ(by_name["opt/runner/run.sh"].mode, 0100755u);
+  EXPECT_TRUE(S_ISDIR(by_name["opt/runner"].mode));
+  EXPECT_TRUE(S_ISDIR(by_name["opt/runner/bin"].mode));
+  EXPECT_EQ(by_name["opt/runner/bin/config.json"].mode, 0100644u);
+  EXPECT_EQ(by_name["usr/local/bin/tool"].data, "#!/bin/sh\necho tool\n");
+  EXPECT_EQ(by_name["usr/local/bin/tool"].mode, 0100750u);
+  EXPECT_EQ(by_name["usr/bin/sh"].data, "bash");
+  EXPECT_TRUE(by_name.count("usr/bin/bash"));
+  auto manifest = slurp(img->manifest);
+  EXPECT_NE(manifest.find("\"file\":\"standin-runner.tar.gz\""), std::string::npos) << manifest;
+
+  // The same files in another directory are the same image; new content is a new one.
+  const fs::path other = cache_ / "runner-recipes" / "b";
+  fs::create_directories(other);
+  for (const char* f : {"ci-standin.yaml", "standin-runner.tar.gz", "tool"}) fs::copy_file(dir / f, other / f);
+  opts.recipe_dirs = {other};
+  auto moved = build_image(opts);
+  ASSERT_TRUE(moved) << moved.error().what();
+  EXPECT_TRUE(moved->from_cache);
+  EXPECT_EQ(moved->hash, img->hash);
+  std::ofstream(other / "tool", std::ios::app) << "# v2\n";
+  opts.recipe_dirs = {other};
+  auto changed = build_image(opts);
+  ASSERT_TRUE(changed) << changed.error().what();
+  EXPECT_NE(changed->hash, img->hash);
+
+  // A missing archive fails before any apt work, naming the key and the path.
+  fs::remove(other / "standin-runner.tar.gz");
+  auto missing = build_image(opts);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().errc(), Errc::not_found);
+  EXPECT_NE(missing.error().what().find("archives[0].source: " + (other / "standin-runner.tar.gz").string()),
+            std::string::npos)
+      << missing.error().what();
 }
 
 TEST_F(ImageBuild, ClearErrorsForBadInputs) {

@@ -82,6 +82,23 @@ TEST(Recipe, RejectsBadInput) {
       "name: ok\npackages: [bash]\nmodules: ['../x']\n",
       "name: [unterminated\n",
       "name: ok\npackages: [bash]\nfiles: [{path: /a, content: x}, {path: /a, content: y}]\n",
+      "name: ok\npackages: [bash]\narchives: {source: a.tgz, dest: /opt}\n",             // not a list
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz}]\n",                       // no dest
+      "name: ok\npackages: [bash]\narchives: [{dest: /opt/a}]\n",                        // no source
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: opt/a}]\n",          // relative dest
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /etc/firerun}]\n",   // reserved
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /opt/../etc}]\n",
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /opt, mode: '0755'}]\n",  // unknown key
+      "name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /opt, sha256: abc}]\n",
+      "name: ok\npackages: [bash]\narchives: [{source: '${UNCLOSED', dest: /opt}]\n",
+      "name: ok\npackages: [bash]\narchives: [{source: '${1BAD}', dest: /opt}]\n",
+      "name: ok\npackages: [bash]\narchives: [{source: '', dest: /opt}]\n",
+      "name: ok\npackages: [bash]\nbinaries: [{source: r, path: /init}]\n",               // replaces the agent
+      "name: ok\npackages: [bash]\nbinaries: [{source: r, path: /usr/bin/r, mode: '0999'}]\n",
+      "name: ok\npackages: [bash]\nbinaries: [{source: r, path: /usr/bin/r, dest: /x}]\n",
+      "name: ok\npackages: [bash]\nbinaries: [{source: r}]\n",
+      "name: ok\npackages: [bash]\nbinaries: [r]\n",
+      "name: ok\npackages: [bash]\nbinaries: [{source: r, path: /a}]\nfiles: [{path: /a, content: x}]\n",
   };
   for (const char* text : bad) {
     auto r = parse_recipe(text, "test");
@@ -92,6 +109,60 @@ TEST(Recipe, RejectsBadInput) {
   }
   std::string deep(1000, '[');
   EXPECT_FALSE(parse_recipe("name: " + deep));
+}
+
+TEST(Recipe, ParsesArchivesAndBinaries) {
+  const std::string digest(64, 'A');
+  auto r = parse_recipe(R"(
+name: runner
+packages: [bash]
+archives:
+  - source: actions-runner-linux-x64-2.321.0.tar.gz
+    dest: /opt/actions-runner
+    sha256: )" + digest + R"(
+  - {source: "${RUNNER_DIR}/extra.tar.xz", dest: /opt/extra}
+binaries:
+  - source: gitlab-runner-linux-amd64
+    path: /usr/local/bin/gitlab-runner
+    mode: 0750
+  - {source: /abs/tool, path: /usr/bin/tool}
+)");
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->archives.size(), 2u);
+  EXPECT_EQ(r->archives[0].source, "actions-runner-linux-x64-2.321.0.tar.gz");
+  EXPECT_EQ(r->archives[0].dest, "/opt/actions-runner");
+  EXPECT_EQ(r->archives[0].sha256, std::string(64, 'a'));  // compared in lowercase
+  EXPECT_EQ(r->archives[1].source, "${RUNNER_DIR}/extra.tar.xz");  // expanded at build time
+  EXPECT_TRUE(r->archives[1].sha256.empty());
+  ASSERT_EQ(r->binaries.size(), 2u);
+  EXPECT_EQ(r->binaries[0].path, "/usr/local/bin/gitlab-runner");
+  EXPECT_EQ(r->binaries[0].mode, 0750u);
+  EXPECT_EQ(r->binaries[1].mode, 0755u);  // default for binaries
+}
+
+TEST(Recipe, SourceErrorsNameTheKey) {
+  auto r = parse_recipe("name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /opt/a}, {source: b.tgz}]\n", "x.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("'archives[1]' needs 'dest'"), std::string::npos) << r.error().what();
+  EXPECT_NE(r.error().message().find("x.yaml"), std::string::npos);
+  r = parse_recipe("name: ok\npackages: [bash]\nbinaries: [{source: a, path: rel}]\n", "x.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("'binaries[0].path'"), std::string::npos) << r.error().what();
+  r = parse_recipe("name: ok\npackages: [bash]\narchives: [{source: a.tgz, dest: /o, sha256: zz}]\n", "x.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("'archives[0].sha256'"), std::string::npos) << r.error().what();
+}
+
+TEST(Recipe, SourcesAreHashedByContentNotPath) {
+  auto a = parse_recipe("name: ok\npackages: [bash]\narchives: [{source: /one/r.tgz, dest: /opt/r}]\n");
+  auto b = parse_recipe("name: ok\npackages: [bash]\narchives: [{source: /two/other.tgz, dest: /opt/r}]\n");
+  auto c = parse_recipe("name: ok\npackages: [bash]\narchives: [{source: /one/r.tgz, dest: /opt/s}]\n");
+  auto plain = parse_recipe("name: ok\npackages: [bash]\n");
+  ASSERT_TRUE(a && b && c && plain);
+  EXPECT_EQ(canonical_recipe(*a), canonical_recipe(*b));  // the build adds the content digest
+  EXPECT_NE(canonical_recipe(*a), canonical_recipe(*c));
+  EXPECT_NE(canonical_recipe(*a), canonical_recipe(*plain));
+  EXPECT_EQ(canonical_recipe(*plain).find("archive"), std::string::npos);  // old recipes keep their hash
 }
 
 TEST(Recipe, DirectoryRecipesAddAndOverride) {
@@ -105,6 +176,7 @@ TEST(Recipe, DirectoryRecipesAddAndOverride) {
   auto go = find_recipe("go", {dir});
   ASSERT_TRUE(go);
   EXPECT_EQ(go->origin, (dir / "go.yaml").string());
+  EXPECT_EQ(go->base_dir, dir);  // relative archive/binary sources are found here
   auto bash = find_recipe("bash", {dir});
   ASSERT_TRUE(bash);
   EXPECT_EQ(bash->packages[1], "busybox-static");
