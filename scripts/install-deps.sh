@@ -10,6 +10,8 @@ packages=(
   libboost1.81-dev libboost-system1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libsqlite3-dev libcli11-dev
   pybind11-dev python3-dev
+  # fleet: shared job queue (hiredis client; redis-server for its tests)
+  libhiredis-dev redis-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # running VMs and building guest images

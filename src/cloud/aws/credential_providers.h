@@ -86,6 +86,23 @@ Result<Credentials> parse_imds_credentials(std::string_view json);
 /// "2015-08-30T12:36:00Z" (fractional seconds and "+00:00" accepted).
 Result<std::chrono::system_clock::time_point> parse_iso8601_utc(std::string_view text);
 
+/// An IMDSv2 session: takes a session token (PUT /latest/api/token), renews it
+/// before it expires and once more when IMDS answers 401. Not thread-safe.
+class ImdsSession {
+ public:
+  explicit ImdsSession(ImdsOptions options) : options_(std::move(options)) {}
+  /// GET `path` with the session token. Transport failures are Errc::not_found ("IMDS unreachable").
+  Result<HttpResponse> get(const std::string& path);
+  const ImdsOptions& options() const noexcept { return options_; }
+
+ private:
+  Status refresh_token();
+
+  ImdsOptions options_;
+  SecretString token_;
+  std::chrono::system_clock::time_point token_expiry_{};
+};
+
 /// Instance-profile credentials over IMDSv2 (session token first, then the role's document).
 /// Thread-safe; caches credentials and refreshes `refresh_margin` before they expire. While a
 /// refresh fails the cached credentials are served until they actually expire.
@@ -96,14 +113,10 @@ class ImdsCredentialsProvider final : public CredentialsProvider {
   std::string_view name() const override { return "imds"; }
 
  private:
-  Result<HttpResponse> get_with_token(const std::string& path);
-  Status refresh_token();
   Result<Credentials> fetch();
 
-  ImdsOptions options_;
   std::mutex mutex_;
-  SecretString token_;
-  std::chrono::system_clock::time_point token_expiry_{};
+  ImdsSession session_;
   std::optional<Credentials> cached_;
 };
 

@@ -85,9 +85,9 @@ ImdsOptions ImdsOptions::from_environment(const EnvLookup& env) {
   return o;
 }
 
-ImdsCredentialsProvider::ImdsCredentialsProvider(ImdsOptions options) : options_(std::move(options)) {}
+ImdsCredentialsProvider::ImdsCredentialsProvider(ImdsOptions options) : session_(std::move(options)) {}
 
-Status ImdsCredentialsProvider::refresh_token() {
+Status ImdsSession::refresh_token() {
   HttpRequest put;
   put.method = "PUT";
   put.path = "/latest/api/token";
@@ -103,7 +103,7 @@ Status ImdsCredentialsProvider::refresh_token() {
   return {};
 }
 
-Result<HttpResponse> ImdsCredentialsProvider::get_with_token(const std::string& path) {
+Result<HttpResponse> ImdsSession::get(const std::string& path) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (token_.empty() || options_.clock() >= token_expiry_) FIRERUN_CHECK(refresh_token());
     HttpRequest get;
@@ -122,7 +122,7 @@ Result<HttpResponse> ImdsCredentialsProvider::get_with_token(const std::string& 
 }
 
 Result<Credentials> ImdsCredentialsProvider::fetch() {
-  FIRERUN_TRY(auto roles, get_with_token(std::string(kRolesPath)));
+  FIRERUN_TRY(auto roles, session_.get(std::string(kRolesPath)));
   if (roles.status == 404) return make_error(Errc::not_found, "no IAM instance profile is attached to this instance");
   if (roles.status != 200)
     return make_error(Errc::protocol, "IMDS role listing returned HTTP " + std::to_string(roles.status));
@@ -133,7 +133,7 @@ Result<Credentials> ImdsCredentialsProvider::fetch() {
   if (role.find_first_of("/?#% ") != std::string::npos || role.size() > 128)
     return make_error(Errc::protocol, "IMDS returned an invalid role name");
 
-  FIRERUN_TRY(auto doc, get_with_token(std::string(kRolesPath) + role));
+  FIRERUN_TRY(auto doc, session_.get(std::string(kRolesPath) + role));
   if (doc.status != 200)
     return make_error(Errc::protocol, "IMDS credentials for role '" + role + "' returned HTTP " +
                                           std::to_string(doc.status));
@@ -142,10 +142,11 @@ Result<Credentials> ImdsCredentialsProvider::fetch() {
 
 Result<Credentials> ImdsCredentialsProvider::credentials() {
   std::lock_guard lock(mutex_);
-  const auto now = options_.clock();
-  if (cached_ && now + options_.refresh_margin < *cached_->expiration) return *cached_;
+  const auto& options = session_.options();
+  const auto now = options.clock();
+  if (cached_ && now + options.refresh_margin < *cached_->expiration) return *cached_;
 
-  auto fresh = add_context(fetch(), "IMDSv2 at " + options_.endpoint);
+  auto fresh = add_context(fetch(), "IMDSv2 at " + options.endpoint);
   if (fresh) {
     if (*fresh->expiration <= now)
       return make_error(Errc::auth, "IMDS returned instance-profile credentials that expired at " +

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""A local IMDSv2 stand-in for the credentials tests.
+"""A local IMDSv2 stand-in for the credentials and spot-interruption tests.
 
 Enforces the v2 session-token protocol (PUT /latest/api/token with a TTL
 header; 401 on metadata GETs without a valid token) and serves one role's
-credentials. Tests steer it through POST /_control (JSON) and read request
-counters from GET /_stats. Prints "PORT <n>" once listening on 127.0.0.1.
+credentials, and spot/instance-action once a test sets "spot_action" (the
+document's text; null = 404, no interruption scheduled). Tests steer it through
+POST /_control (JSON) and read request counters from GET /_stats. Prints "PORT <n>" once listening on 127.0.0.1.
 """
 import json
 import secrets
@@ -20,9 +21,11 @@ state = {
     "expiration": "2030-01-01T00:00:00Z",
     "code": "Success",
     "fail_credentials": False,
+    "spot_action": None,
 }
 tokens = set()
-stats = {"token_puts": 0, "credential_gets": 0, "unauthorized": 0}
+stats = {"token_puts": 0, "credential_gets": 0, "unauthorized": 0, "spot_gets": 0}
+SPOT_ACTION = "/latest/meta-data/spot/instance-action"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -72,6 +75,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("X-aws-ec2-metadata-token") not in tokens:
             stats["unauthorized"] += 1
             return self.reply(401)
+        if self.path == SPOT_ACTION:
+            stats["spot_gets"] += 1
+            if state["spot_action"] is None:
+                return self.reply(404)
+            return self.reply(200, state["spot_action"].encode(), "application/json")
         if self.path == ROLES:
             if not state["role"]:
                 return self.reply(404)
