@@ -65,7 +65,7 @@ struct Recipe {
   std::vector<std::string> modules;          ///< kernel modules loaded at boot; dependencies are added
   std::vector<RecipeArchive> archives;       ///< user archives (.tar, .tar.gz/.tgz, .tar.xz), unpacked before `files`
   std::vector<RecipeBinary> binaries;        ///< user files copied in, before `files`
-  std::filesystem::path base_dir;            ///< where relative sources are found (the recipe file's directory; not hashed)
+  std::filesystem::path base_dir;            ///< where relative sources are found: the recipe file's directory (set by load_recipes), empty = current directory; not hashed
   std::string origin;                        ///< "builtin" or the file it was loaded from (not hashed)
 };
 

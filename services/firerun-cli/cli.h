@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace firerun::cli {
 
@@ -21,9 +22,10 @@ Result<std::filesystem::path> locate_agent();
 
 /// Returns image `name`. prefer_cached: any verified cached build with the
 /// current agent (no apt); otherwise resolve packages and build if the inputs
-/// changed (progress on stderr). force: always rebuild.
+/// changed (progress on stderr). force: always rebuild. recipe_dirs: extra `*.yaml` recipe directories.
 Result<image::Image> ensure_image(const std::string& name, const std::filesystem::path& cache_root, bool quiet,
-                                  bool prefer_cached, bool force = false);
+                                  bool prefer_cached, bool force = false,
+                                  const std::vector<std::filesystem::path>& recipe_dirs = {});
 
 /// Prints an error the way every subcommand does.
 int report_error(const Error& e);

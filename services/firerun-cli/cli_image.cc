@@ -12,6 +12,7 @@ void add_image_commands(CLI::App& app, int& exit_code) {
   struct BuildArgs {
     std::string name;
     std::string cache;
+    std::vector<std::string> recipe_dirs;
     bool force = false;
     bool quiet = false;
   };
@@ -19,10 +20,14 @@ void add_image_commands(CLI::App& app, int& exit_code) {
   auto* build = image->add_subcommand("build", "Build (or verify the cached) image NAME from Debian packages");
   build->add_option("name", args->name, "Recipe name (bash, python, ...)")->required();
   build->add_option("--cache", args->cache, "Cache directory (default: $XDG_CACHE_HOME/firerun)");
+  build->add_option("--recipes", args->recipe_dirs,
+                    "Directory of extra *.yaml recipes (repeatable); relative archive/binary sources are found beside each recipe")
+      ->check(CLI::ExistingDirectory);
   build->add_flag("--force", args->force, "Rebuild even if a verified image is cached");
   build->add_flag("-q,--quiet", args->quiet, "No progress output");
   build->callback([args, &exit_code] {
-    auto img = ensure_image(args->name, args->cache, args->quiet, /*prefer_cached=*/false, args->force);
+    const std::vector<std::filesystem::path> dirs(args->recipe_dirs.begin(), args->recipe_dirs.end());
+    auto img = ensure_image(args->name, args->cache, args->quiet, /*prefer_cached=*/false, args->force, dirs);
     if (!img) {
       exit_code = report_error(img.error());
       return;

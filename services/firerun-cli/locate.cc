@@ -19,13 +19,15 @@ Result<std::filesystem::path> locate_agent() {
 }
 
 Result<image::Image> ensure_image(const std::string& name, const std::filesystem::path& cache_root, bool quiet,
-                                  bool prefer_cached, bool force) {
+                                  bool prefer_cached, bool force,
+                                  const std::vector<std::filesystem::path>& recipe_dirs) {
   FIRERUN_TRY(auto agent, locate_agent());
   // A verified cached image with this agent is used as is: no apt, no network.
   if (prefer_cached)
     if (auto cached = image::find_image_for_agent(name, agent, cache_root)) return cached;
   image::BuildOptions opts;
   opts.recipe = name;
+  opts.recipe_dirs = recipe_dirs;
   opts.cache_root = cache_root;
   opts.agent_path = agent;
   opts.force = force;

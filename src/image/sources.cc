@@ -120,11 +120,13 @@ Status place_tree(const fs::path& staged_dir, const fs::path& root, const std::s
     if (is_directory_no_follow(from)) {
       FIRERUN_TRY(auto target, resolve_in_root(root, guest));
       struct stat st;
-      if (::lstat(target.c_str(), &st) != 0) {
-        fs::create_directory(target, ec);
-        if (!ec) fs::permissions(target, fs::status(from).permissions(), ec);
-        if (ec) return make_error(Errc::io, "creating " + target.string() + ": " + ec.message());
-      } else if (!S_ISDIR(st.st_mode)) {
+      if (::lstat(target.c_str(), &st) != 0) {  // new to the image: the whole subtree moves at once
+        fs::create_directories(target.parent_path(), ec);
+        if (!ec) fs::rename(from, target, ec);
+        if (ec) return make_error(Errc::io, "moving " + from.string() + " to " + target.string() + ": " + ec.message());
+        continue;
+      }
+      if (!S_ISDIR(st.st_mode)) {
         return make_error(Errc::invalid_argument, guest + " is a directory in the archive but not in the image");
       }
       FIRERUN_CHECK(place_tree(from, root, guest, conflicts));

@@ -165,6 +165,20 @@ TEST(Recipe, SourcesAreHashedByContentNotPath) {
   EXPECT_EQ(canonical_recipe(*plain).find("archive"), std::string::npos);  // old recipes keep their hash
 }
 
+TEST(Recipe, ExampleRunnerRecipesParse) {
+  const std::filesystem::path dir = FIRERUN_EXAMPLE_RECIPES;
+  auto github = find_recipe("github-runner", {dir});
+  ASSERT_TRUE(github) << github.error().what();
+  ASSERT_EQ(github->archives.size(), 1u);
+  EXPECT_EQ(github->archives[0].dest, "/opt/actions-runner");
+  EXPECT_EQ(github->base_dir, dir);
+  auto gitlab = find_recipe("gitlab-runner", {dir});
+  ASSERT_TRUE(gitlab) << gitlab.error().what();
+  ASSERT_FALSE(gitlab->binaries.empty());
+  EXPECT_EQ(gitlab->binaries[0].path, "/usr/local/bin/gitlab-runner");
+  EXPECT_EQ(gitlab->binaries[0].mode, 0755u);
+}
+
 TEST(Recipe, DirectoryRecipesAddAndOverride) {
   auto dir = std::filesystem::temp_directory_path() / ("firerun-recipes-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
