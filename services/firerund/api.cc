@@ -54,6 +54,11 @@ Result<std::string> submit_job(scheduler::Scheduler& scheduler, const ExecuteInp
   return scheduler.submit(std::move(job));
 }
 
+/// A refused submission: 503 while the host drains (try another host), else by error code.
+unsigned refusal_status(const scheduler::Scheduler& scheduler, const Error& error) {
+  return error == Errc::bad_state && scheduler.intake_paused() ? 503 : http_status_for(error.errc());
+}
+
 bool compiled(const std::string& language_name) {
   auto language = sandbox::find_language(language_name);
   return language && !(*language)->compile_argv.empty();
@@ -69,6 +74,7 @@ Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics
   };
   router_.add(http::verb::post, "/v1/execute", bind(&Api::execute));
   router_.add(http::verb::post, "/v1/jobs", bind(&Api::create_job));
+  router_.add(http::verb::post, "/v1/admin/drain", bind(&Api::admin_drain));
   router_.add(http::verb::get, "/v1/jobs/{id}", bind(&Api::get_job));
   router_.add(http::verb::delete_, "/v1/jobs/{id}", bind(&Api::cancel_job));
   router_.add(http::verb::get, "/v1/languages", bind(&Api::languages));
@@ -145,7 +151,7 @@ Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
   auto id = submit_job(scheduler_, *input, config_);
-  if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
+  if (!id) co_return error_response(req, refusal_status(scheduler_, id.error()), id.error());
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return error_response(req, 500, record.error());
   if (record->status == scheduler::JobStatus::completed) co_return json_response(200, record->result);
@@ -158,7 +164,7 @@ Task<HttpResponse> Api::create_job(const HttpRequest& req, const PathParams&) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
   auto id = submit_job(scheduler_, *input, config_);
-  if (!id) co_return error_response(req, http_status_for(id.error().errc()), id.error());
+  if (!id) co_return error_response(req, refusal_status(scheduler_, id.error()), id.error());
   auto res = json_response(202, json::serialize(json::object{{"id", *id}, {"status", "queued"}}));
   res.set(http::field::location, "/v1/jobs/" + *id);
   co_return res;
@@ -204,9 +210,27 @@ Task<HttpResponse> Api::health(const HttpRequest&, const PathParams&) {
   co_return json_response(200, R"({"status":"ok"})");
 }
 
+Task<HttpResponse> Api::admin_drain(const HttpRequest& req, const PathParams&) {
+  std::string reason = "operator drain";
+  if (!req.body().empty()) {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    const json::value* given = !ec && body.is_object() ? body.as_object().if_contains("reason") : nullptr;
+    if (ec || !body.is_object() || (given && (!given->is_string() || given->as_string().size() > 200)))
+      co_return error_response(req, 400, Error(Errc::invalid_argument, "body must be {\"reason\": \"<at most 200 characters>\"}"));
+    if (given && !given->as_string().empty()) reason = std::string(given->as_string());
+  }
+  if (drain_) drain_(reason);
+  else scheduler_.pause_intake(reason);
+  co_return json_response(202, json::serialize(json::object{
+                                   {"status", "draining"}, {"reason", scheduler_.intake_paused().value_or(reason)}}));
+}
+
 Task<HttpResponse> Api::ready(const HttpRequest& req, const PathParams&) {
   if (shutting_down_)
     co_return error_response(req, 503, Error(Errc::bad_state, "shutting down"));
+  if (auto reason = scheduler_.intake_paused())
+    co_return error_response(req, 503, Error(Errc::bad_state, "host draining: " + *reason));
   for (const auto& l : sandbox::languages())
     if (image_available(l.image)) co_return json_response(200, R"({"status":"ready"})");
   co_return error_response(req, 503,
@@ -217,6 +241,7 @@ Task<HttpResponse> Api::metrics(const HttpRequest&, const PathParams&) {
   HttpResponse res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4");
   res.body() = metrics_.render(scheduler_.stats());
+  if (extra_metrics_) res.body() += extra_metrics_();
   co_return res;
 }
 
@@ -252,7 +277,7 @@ Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const PathParams&
   if (!language || !version_ok((*language)->version) || !image_available((*language)->image))
     co_return piston_error(req, 400, input->request.language + "-" + version + " runtime is unknown");
   auto id = submit_job(scheduler_, *input, config_);
-  if (!id) co_return piston_error(req, http_status_for(id.error().errc()), id.error().message());
+  if (!id) co_return piston_error(req, refusal_status(scheduler_, id.error()), id.error().message());
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return piston_error(req, 500, record.error().message());
   if (record->status != scheduler::JobStatus::completed) {

@@ -35,6 +35,12 @@ class Api {
   const Router<Handler>& router() const { return router_; }
   /// /readyz answers 503 from now on.
   void begin_shutdown() { shutting_down_ = true; }
+  /// POST /v1/admin/drain calls `drain` (default: only pause the scheduler's intake);
+  /// /metrics appends `extra_metrics()`.
+  void set_fleet_hooks(std::function<void(std::string reason)> drain, std::function<std::string()> extra_metrics) {
+    drain_ = std::move(drain);
+    extra_metrics_ = std::move(extra_metrics);
+  }
 
  private:
   HttpResponse json_response(unsigned status, std::string body) const;
@@ -51,6 +57,7 @@ class Api {
   Task<HttpResponse> piston_runtimes(const HttpRequest& req, const PathParams&);
   Task<HttpResponse> piston_execute(const HttpRequest& req, const PathParams&);
   bool image_available(const std::string& image) const;
+  Task<HttpResponse> admin_drain(const HttpRequest& req, const PathParams&);
 
   const Config& config_;
   scheduler::Scheduler& scheduler_;
@@ -58,6 +65,8 @@ class Api {
   RateLimiter limiter_;
   Router<Handler> router_;
   bool shutting_down_ = false;
+  std::function<void(std::string)> drain_;
+  std::function<std::string()> extra_metrics_;
 };
 
 }  // namespace firerun::daemon

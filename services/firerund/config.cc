@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "firerun/fleet.h"
 #include "firerun/image.h"
 
 #include <yaml-cpp/yaml.h>
@@ -123,6 +124,29 @@ std::vector<KeySpec> key_specs() {
                }),
       uint_key("scheduler.shutdown_grace_ms", [](Config& c, std::uint64_t n) { c.shutdown_grace_ms = n; }, true, kBig),
       uint_key("scheduler.boot_allowance_ms", [](Config& c, std::uint64_t n) { c.boot_allowance_ms = n; }, false, kBig),
+      KeySpec{"fleet.queue",
+              [](Config& c, const std::string& v) -> Status {
+                // Empty = standalone. Opening validates the URI without connecting.
+                if (!v.empty()) FIRERUN_CHECK(add_context(fleet::open_shared_queue(v), "fleet.queue"));
+                c.fleet.queue = v;
+                return {};
+              }},
+      KeySpec{"fleet.host_id",
+              [](Config& c, const std::string& v) -> Status {
+                if (!v.empty() && !fleet::valid_fleet_name(v))
+                  return key_error("fleet.host_id", "must be 1-128 characters of [A-Za-z0-9._-]");
+                c.fleet.host_id = v;
+                return {};
+              }},
+      text_key("fleet.spot_watch.imds_endpoint",
+               [](Config& c, const std::string& v) -> Status { c.fleet.spot_watch.imds_endpoint = v; return {}; }),
+      uint_key("fleet.spot_watch.interval_ms", [](Config& c, std::uint64_t n) { c.fleet.spot_watch.interval_ms = n; }, false, 3600000),
+      text_key("fleet.spot_watch.enabled",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "true" && v != "false") return key_error("fleet.spot_watch.enabled", "must be true or false");
+                 c.fleet.spot_watch.enabled = v == "true";
+                 return {};
+               }),
   };
 }
 

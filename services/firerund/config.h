@@ -4,6 +4,7 @@
 
 #include "firerun/error.h"
 #include "firerun/scheduler.h"
+#include "fleet_config.h"
 
 #include <chrono>
 #include <cstdint>
@@ -51,6 +52,7 @@ struct Config {
   scheduler::InterruptedPolicy on_restart = scheduler::InterruptedPolicy::fail;
   std::uint64_t shutdown_grace_ms = 30000;
   std::uint64_t boot_allowance_ms = 120000;    ///< added to the user timeouts for the job deadline
+  FleetConfig fleet;                           ///< shared queue and spot watch (docs/fleet.md)
 };
 
 /// Parses YAML text and applies `env` overrides (FIRERUN_LISTEN,

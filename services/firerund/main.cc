@@ -3,6 +3,7 @@
 //   firerund --check-config /etc/firerun/firerund.yaml
 #include "api.h"
 #include "config.h"
+#include "fleet_link.h"
 #include "metrics.h"
 #include "server.h"
 #include "vm_runner.h"
@@ -73,6 +74,15 @@ int main(int argc, char** argv) {
   });
 
   Api api(config, *scheduler, metrics);
+  auto linked = FleetLink::create(config.fleet, *scheduler, config.limits.max_concurrent_jobs, io.get_executor());
+  if (!linked) {
+    std::fprintf(stderr, "firerund: %s\n", linked.error().what().c_str());
+    return 1;
+  }
+  std::unique_ptr<FleetLink> fleet = std::move(*linked);
+  api.set_fleet_hooks([&fleet](std::string reason) { fleet->drain(std::move(reason)); },
+                      [&fleet] { return fleet->render_metrics(); });
+  fleet->start();
   Server server(io.get_executor(), api, config.limits);
   auto endpoint = server.listen(config.listen);
   if (!endpoint) {
@@ -95,6 +105,7 @@ int main(int argc, char** argv) {
     asio::co_spawn(
         io,
         [&]() -> Task<void> {
+          co_await fleet->stop();
           co_await scheduler->shutdown(std::chrono::milliseconds(config.shutdown_grace_ms));
           io.stop();
         },

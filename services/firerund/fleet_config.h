@@ -1,0 +1,22 @@
+// The daemon's `fleet:` settings (see docs/fleet.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace firerun::daemon {
+
+/// fleet.spot_watch.*: poll IMDS for a spot interruption notice.
+struct SpotWatchConfig {
+  std::string imds_endpoint = "http://169.254.169.254";
+  std::uint64_t interval_ms = 5000;  ///< AWS suggests about every 5 s
+  bool enabled = false;
+};
+
+struct FleetConfig {
+  std::string queue;    ///< shared queue URI (redis://...); empty = standalone host. May hold a password: never logged.
+  std::string host_id;  ///< this host's name in the queue; empty = the hostname
+  SpotWatchConfig spot_watch;
+};
+
+}  // namespace firerun::daemon

@@ -1,0 +1,74 @@
+// Connects one firerund to a fleet: pulls work from the shared queue while the
+// local scheduler has room, acknowledges it when it ends, and drains the host
+// on a spot interruption notice or POST /v1/admin/drain (pause intake, hand the
+// queued jobs back, let running ones finish). Without a queue it still drains
+// (intake paused; queued jobs then run here).
+#pragma once
+
+#include "fleet_config.h"
+
+#include "firerun/fleet.h"
+#include "firerun/scheduler.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace firerun::daemon {
+
+class FleetLink {
+ public:
+  /// Opens the queue (connecting lazily) and resolves the host id. `workers`
+  /// is the scheduler's concurrency: the link claims only while fewer jobs run.
+  static Result<std::unique_ptr<FleetLink>> create(const FleetConfig& config, scheduler::Scheduler& scheduler,
+                                                   unsigned workers, boost::asio::any_io_executor executor);
+  ~FleetLink();
+  FleetLink(const FleetLink&) = delete;
+  FleetLink& operator=(const FleetLink&) = delete;
+
+  /// Starts the pull and spot-watch loops. Call on the executor.
+  void start();
+  /// Drains this host (idempotent; the first reason stays). Call on the executor.
+  void drain(std::string reason);
+  /// Stops the loops (jobs not yet handed back are retried until then). Call on the executor.
+  Task<void> stop();
+  /// Prometheus lines: firerun_fleet_draining, firerun_fleet_handed_back_total, firerun_fleet_claimed_total.
+  std::string render_metrics() const;
+  const std::string& host_id() const noexcept { return host_id_; }
+
+ private:
+  FleetLink(const FleetConfig& config, scheduler::Scheduler& scheduler, unsigned workers,
+            boost::asio::any_io_executor executor, std::string host_id);
+  Task<void> pull_loop();
+  Task<void> spot_loop();
+  Task<void> hand_back();
+  Task<void> reconcile_in_flight();
+  Task<void> ack(std::string job_id);
+  Task<void> pause(std::chrono::milliseconds d);
+  /// Runs blocking `f` on the pool; co_await it from the executor.
+  template <class F>
+  auto off_io(const F& f);
+
+  const FleetConfig config_;
+  scheduler::Scheduler& scheduler_;
+  const unsigned workers_;
+  boost::asio::any_io_executor executor_;
+  const std::string host_id_;
+  boost::asio::thread_pool pool_{3};  // hiredis and IMDS calls block: never on the io thread
+  std::shared_ptr<fleet::SharedQueue> claimer_;  // its own connection: a claim blocks up to a second
+  std::shared_ptr<fleet::SharedQueue> queue_;    // push/ack/release
+  std::set<std::string> claimed_;                // jobs from the queue that run (or wait) here
+  std::set<std::string> unacked_;                // finished, ack failed: retried by the pull loop
+  bool draining_ = false;
+  bool stopping_ = false;
+  int loops_ = 0;
+  std::atomic<std::uint64_t> handed_back_{0};
+  std::atomic<std::uint64_t> claimed_total_{0};
+  std::atomic<bool> draining_gauge_{false};
+};
+
+}  // namespace firerun::daemon
