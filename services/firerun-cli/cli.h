@@ -34,5 +34,7 @@ void add_run_command(CLI::App& app, int& exit_code);
 void add_image_commands(CLI::App& app, int& exit_code);
 /// `image push|pull|list-remote` (call after add_image_commands).
 void add_store_commands(CLI::App& app, int& exit_code);
+/// `fleet hosts|provision|terminate|reconcile|user-data|spot-event` (cloud providers).
+void add_fleet_commands(CLI::App& app, int& exit_code);
 
 }  // namespace firerun::cli

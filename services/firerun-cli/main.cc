@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   cli::add_run_command(app, exit_code);
   cli::add_image_commands(app, exit_code);
   cli::add_store_commands(app, exit_code);
+  cli::add_fleet_commands(app, exit_code);
 
   auto* backends = app.add_subcommand("backends", "List the VM backends built into this firerun");
   backends->callback([] {

@@ -58,7 +58,7 @@ PoolReconciler::PoolReconciler(CloudProvider& provider, PoolPolicy policy, HostR
 Result<PoolDecision> PoolReconciler::step(const PoolObservation& observation) {
   auto decision = decide(policy_, observation);
   if (dry_run_) {
-    out_ << "dry-run: would " << describe(decision) << "\n";
+    out_ << (decision.empty() ? "dry-run: " : "dry-run: would ") << describe(decision) << "\n";
     return decision;
   }
   if (decision.launch > 0) {

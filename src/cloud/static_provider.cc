@@ -1,5 +1,7 @@
 #include "cloud/static_provider.h"
 
+#include "cloud/yaml_fields.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -9,25 +11,10 @@
 namespace firerun::cloud {
 namespace {
 
-// Every error names the document and the YAML path of the offending key.
-Error yaml_error(std::string_view source, const std::string& path, const std::string& what, const YAML::Node& at) {
-  std::string msg = std::string(source) + ": " + path + ": " + what;
-  if (at.IsDefined() && at.Mark().line >= 0) msg += " (line " + std::to_string(at.Mark().line + 1) + ")";
-  return make_error(Errc::invalid_argument, std::move(msg));
-}
-
-Result<std::uint64_t> read_unsigned(const YAML::Node& node, std::string_view source, const std::string& path) {
-  if (!node.IsScalar()) return yaml_error(source, path, "expected an unsigned integer", node);
-  const auto& text = node.Scalar();
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
-    return yaml_error(source, path, "expected an unsigned integer", node);
-  return std::stoull(text);
-}
-
-Result<std::string> read_string(const YAML::Node& node, std::string_view source, const std::string& path) {
-  if (!node.IsScalar()) return yaml_error(source, path, "expected a string", node);
-  return node.Scalar();
-}
+using detail::read_string;
+using detail::read_string_map;
+using detail::read_unsigned;
+using detail::yaml_error;
 
 Result<Host> parse_host(const YAML::Node& node, std::string_view source, const std::string& path) {
   if (!node.IsMap()) return yaml_error(source, path, "expected a mapping", node);
@@ -65,12 +52,8 @@ Result<Host> parse_host(const YAML::Node& node, std::string_view source, const s
         return yaml_error(source, key_path, "must be x86_64 or arm64", value);
       host.tags["firerun:architecture"] = arch;
     } else if (key == "tags") {
-      if (!value.IsMap()) return yaml_error(source, key_path, "expected a mapping of strings", value);
-      for (const auto& tag : value) {
-        if (!tag.first.IsScalar()) return yaml_error(source, key_path, "tag keys must be strings", tag.first);
-        FIRERUN_TRY(auto v, read_string(tag.second, source, key_path + "." + tag.first.Scalar()));
-        host.tags[tag.first.Scalar()] = std::move(v);
-      }
+      FIRERUN_TRY(auto tags, read_string_map(value, source, key_path));
+      for (auto& [k, v] : tags) host.tags[k] = std::move(v);
     }
   }
   if (host.id.empty()) return yaml_error(source, path + ".id", "is required", node);

@@ -1,5 +1,6 @@
 // Spot interruption notices: the EventBridge event, the IMDS instance-action
-// document and the legacy termination-time text on arbitrary bytes.
+// document, the legacy termination-time text and the dispatching
+// parse_spot_notice() on arbitrary bytes.
 #include "cloud/aws/spot_events.h"
 
 #include <cstdlib>
@@ -16,5 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (action && (action->action == SpotAction::unknown || !action->time)) std::abort();
   auto legacy = parse_imds_termination_time(text);
   if (!legacy && legacy.error() != firerun::Errc::protocol) std::abort();
+  auto notice = parse_spot_notice(text);
+  if (!notice && notice.error() != firerun::Errc::protocol && notice.error() != firerun::Errc::invalid_argument)
+    std::abort();
   return 0;
 }

@@ -239,8 +239,10 @@ class AwsProviderFactory final : public CloudProviderFactory {
   }
   Result<std::unique_ptr<CloudProvider>> create(const CloudProviderConfig& config) const override {
     AwsProviderOptions o;
+    std::string profile;
     for (const auto& [key, value] : config.options) {
       if (key == "region") o.client.region = value;
+      else if (key == "profile") profile = value;
       else if (key == "endpoint") o.client.endpoint = value;
       else if (key == "launch_template_id") o.launch.launch_template_id = value;
       else if (key == "launch_template_name") o.launch.launch_template_name = value;
@@ -259,16 +261,27 @@ class AwsProviderFactory final : public CloudProviderFactory {
         if (buf.str().size() > kMaxUserDataBytes)
           return make_error(Errc::limit_exceeded, "aws provider: user_data_file exceeds 16 KiB");
         o.launch.user_data_base64 = base64_encode(buf.str());
+      } else if (key == "user_data") {
+        // Already rendered by the caller (render_user_data checks it); only the size is EC2's rule.
+        if (value.size() > kMaxUserDataBytes)
+          return make_error(Errc::limit_exceeded, "aws provider: user_data exceeds 16 KiB");
+        o.launch.user_data_base64 = base64_encode(value);
       } else {
         return make_error(Errc::invalid_argument, "aws provider: unknown option '" + key + "'");
       }
     }
+    // A configured profile stands in for AWS_PROFILE in the credentials chain and region lookup.
+    EnvLookup env = process_environment();
+    if (!profile.empty())
+      env = [profile, base = env](const std::string& name) -> std::optional<std::string> {
+        return name == "AWS_PROFILE" ? std::optional<std::string>(profile) : base(name);
+      };
     if (o.client.region.empty()) {
-      FIRERUN_TRY(o.client.region, add_context(resolve_region(), "aws provider: region"));
+      FIRERUN_TRY(o.client.region, add_context(resolve_region(env), "aws provider: region"));
     }
     if (o.launch.launch_template_id.empty() && o.launch.launch_template_name.empty() && o.launch.image_id.empty())
       return make_error(Errc::invalid_argument, "aws provider: set launch_template_id, launch_template_name or image_id");
-    o.client.credentials = std::shared_ptr<CredentialsProvider>(CredentialsChain::make_default());
+    o.client.credentials = std::shared_ptr<CredentialsProvider>(CredentialsChain::make_default(env));
     return std::unique_ptr<CloudProvider>(std::make_unique<AwsProvider>(std::move(o)));
   }
 };

@@ -56,7 +56,8 @@ Host to_host(const Ec2Instance& instance);
 
 /// Factory for the registry. Options: region, endpoint, launch_template_id, launch_template_name,
 /// launch_template_version, image_id, subnet_id, security_group_ids (comma-separated),
-/// user_data_file. Credentials come from the default chain.
+/// user_data_file, user_data (rendered text), profile (instead of AWS_PROFILE). Credentials come
+/// from the default chain.
 std::shared_ptr<CloudProviderFactory> make_aws_provider_factory();
 
 }  // namespace firerun::cloud::aws

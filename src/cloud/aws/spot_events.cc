@@ -112,4 +112,16 @@ Result<SpotInterruption> parse_imds_termination_time(std::string_view text) {
   return out;
 }
 
+Result<SpotInterruption> parse_spot_notice(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || text[first] != '{') return parse_imds_termination_time(text);
+  constexpr std::string_view what = "spot notice";
+  FIRERUN_TRY(auto obj, parse_object(text, what));
+  if (obj.contains("detail-type")) return parse_spot_interruption_event(text);
+  if (obj.contains("action")) return parse_imds_spot_instance_action(text);
+  if (obj.contains("noticeTime"))
+    return make_error(Errc::invalid_argument, "not a spot interruption warning (an IMDS rebalance recommendation)");
+  return bad(what, "neither an EventBridge event nor an IMDS spot document");
+}
+
 }  // namespace firerun::cloud::aws

@@ -34,5 +34,9 @@ Result<SpotInterruption> parse_spot_interruption_event(std::string_view json);
 Result<SpotInterruption> parse_imds_spot_instance_action(std::string_view json);
 /// The body of the legacy GET /latest/meta-data/spot/termination-time (a bare timestamp).
 Result<SpotInterruption> parse_imds_termination_time(std::string_view text);
+/// Any of the three, told apart by content: a JSON object with "detail-type" is an EventBridge event,
+/// one with "action" an IMDS instance-action document, other text a termination time. An IMDS
+/// rebalance recommendation ({"noticeTime": ...}) is Errc::invalid_argument like other non-warnings.
+Result<SpotInterruption> parse_spot_notice(std::string_view text);
 
 }  // namespace firerun::cloud::aws
