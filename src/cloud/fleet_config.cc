@@ -64,11 +64,28 @@ Result<Range> read_range(const YAML::Node& node, std::string_view source, const 
   return r;
 }
 
+// Aliases share nodes, so a small document can stand for an exponentially large one
+// ("billion laughs"); count nodes against a budget before re-emitting any of them.
+bool small_enough(const YAML::Node& node, std::size_t& budget, std::size_t depth = 0) {
+  if (budget == 0 || depth > 64) return false;
+  --budget;
+  if (node.IsSequence()) {
+    for (const auto& item : node)
+      if (!small_enough(item, budget, depth + 1)) return false;
+  } else if (node.IsMap()) {
+    for (const auto& kv : node)
+      if (!small_enough(kv.first, budget, depth + 1) || !small_enough(kv.second, budget, depth + 1)) return false;
+  }
+  return true;
+}
+
 // Provider options are strings; a nested mapping or list is handed over as its YAML text (e.g. the
 // static provider's hosts_yaml), so the CLI needs no knowledge of any provider's options.
 Result<std::string> option_value(const YAML::Node& node, std::string_view source, const std::string& path) {
   if (node.IsScalar()) return node.Scalar();
   if (node.IsMap() || node.IsSequence()) {
+    std::size_t budget = 100000;
+    if (!small_enough(node, budget)) return yaml_error(source, path, "too large (more than 100000 nodes)", node);
     YAML::Emitter out;
     out << node;
     if (!out.good()) return yaml_error(source, path, "cannot be re-emitted as YAML", node);

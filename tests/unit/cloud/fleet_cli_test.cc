@@ -378,6 +378,11 @@ TEST_F(FleetCli, MalformedConfigExitsTwoNamingTheKey) {
       {"pool: [\n", "invalid YAML at line"},
       {std::string(100, '[') + "\n", "nested too deeply"},
       {"- just\n- a list\n", "(document): expected a mapping"},
+      // Aliases multiply: re-emitting this option would take a million nodes.
+      {pool + "options:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+              "  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+              "  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n  f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+       "options.e: too large"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.yaml);
