@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include "api_json.h"
+#include "ci_service.h"
 #include "vm_runner.h"
 
 #include "firerun/image.h"
@@ -26,7 +27,21 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
   return diff == 0;
 }
 
+HttpResponse json_reply(unsigned status, std::string body) {
+  HttpResponse res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "firerund");
+  res.body() = std::move(body);
+  return res;
+}
+
+HttpResponse error_reply(unsigned status, const Error& error) { return json_reply(status, error_json(error)); }
+
 namespace {
+
+/// Webhook deliveries authenticate with their signature, not the bearer token,
+/// and have their own per-source rate limit.
+constexpr std::string_view kWebhookPrefix = "/webhooks/";
 
 /// An ExecuteInput turned into a scheduler job (language + sandbox validation included).
 Result<scheduler::Job> make_job(const ExecuteInput& input, const Config& config) {
@@ -66,8 +81,8 @@ bool compiled(const std::string& language_name) {
 
 }  // namespace
 
-Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics)
-    : config_(config), scheduler_(scheduler), metrics_(metrics),
+Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics, CiService* ci)
+    : config_(config), scheduler_(scheduler), metrics_(metrics), ci_(ci),
       limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)) {
   auto bind = [this](auto method) -> Handler {
     return [this, method](const HttpRequest& req, const PathParams& params) { return (this->*method)(req, params); };
@@ -83,15 +98,10 @@ Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics
   router_.add(http::verb::get, "/metrics", bind(&Api::metrics));
   router_.add(http::verb::get, "/api/v2/runtimes", bind(&Api::piston_runtimes));
   router_.add(http::verb::post, "/api/v2/execute", bind(&Api::piston_execute));
+  if (ci_) router_.add(http::verb::post, "/webhooks/{provider}", bind(&Api::webhook));
 }
 
-HttpResponse Api::json_response(unsigned status, std::string body) const {
-  HttpResponse res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::server, "firerund");
-  res.body() = std::move(body);
-  return res;
-}
+HttpResponse Api::json_response(unsigned status, std::string body) const { return json_reply(status, std::move(body)); }
 
 HttpResponse Api::error_response(const HttpRequest& req, unsigned status, const Error& error) {
   if (status >= 400 && status < 500 && req.method() == http::verb::post) metrics_.http_rejected += 1;
@@ -104,11 +114,14 @@ HttpResponse Api::piston_error(const HttpRequest& req, unsigned status, const st
   return json_response(status, json::serialize(json::object{{"message", message}}));
 }
 
-HttpResponse Api::body_too_large(unsigned version) {
+std::uint64_t Api::body_limit(std::string_view target) const {
+  return ci_ && target.starts_with(kWebhookPrefix) ? ci_->body_limit() : config_.limits.max_body_bytes;
+}
+
+HttpResponse Api::body_too_large(unsigned version, std::uint64_t limit) {
   metrics_.http_rejected += 1;
-  auto res = json_response(413, error_json(Error(Errc::limit_exceeded, "request body exceeds " +
-                                                                           std::to_string(config_.limits.max_body_bytes) +
-                                                                           " bytes")));
+  auto res = json_response(413, error_json(Error(Errc::limit_exceeded,
+                                                 "request body exceeds " + std::to_string(limit) + " bytes")));
   res.version(version);
   res.keep_alive(false);
   res.prepare_payload();
@@ -120,7 +133,8 @@ Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client
   auto match = router_.match(req.method(), req.target());
   HttpResponse res;
   const std::string_view target = req.target();
-  const bool open_endpoint = target.rfind("/healthz", 0) == 0 || target.rfind("/readyz", 0) == 0;
+  const bool webhook = ci_ && target.starts_with(kWebhookPrefix);
+  const bool open_endpoint = webhook || target.rfind("/healthz", 0) == 0 || target.rfind("/readyz", 0) == 0;
   if (!match.handler) {
     if (!match.allowed.empty()) {
       res = error_response(req, 405, Error(Errc::unsupported, "method not allowed on " + std::string(target)));
@@ -138,6 +152,7 @@ Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client
     res = error_response(req, 429, Error(Errc::limit_exceeded, "rate limit exceeded for " + client));
     res.set(http::field::retry_after, std::to_string(limiter_.retry_after_seconds(client)));
   } else {
+    if (webhook) match.params[std::string(kClientParam)] = client;
     auto handled = co_await (*match.handler)(req, match.params);
     res = std::move(handled);
   }
@@ -184,6 +199,11 @@ Task<HttpResponse> Api::cancel_job(const HttpRequest& req, const PathParams& par
   if (!record) co_return error_response(req, 500, record.error());
   // A running job is stopped asynchronously: 202 until it is actually cancelled.
   co_return json_response(scheduler::is_terminal(record->status) ? 200 : 202, json::serialize(job_json(*record)));
+}
+
+Task<HttpResponse> Api::webhook(const HttpRequest& req, const PathParams& params) {
+  auto res = co_await ci_->webhook(req, params.at("provider"), params.at(std::string(kClientParam)));
+  co_return res;
 }
 
 bool Api::image_available(const std::string& name) const {

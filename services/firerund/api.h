@@ -20,18 +20,27 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using Handler = std::function<Task<HttpResponse>(const HttpRequest&, const PathParams&)>;
 
+/// A JSON response (no keep-alive/version yet: Api::handle sets those).
+HttpResponse json_reply(unsigned status, std::string body);
+/// A JSON error response ({"error": {...}}).
+HttpResponse error_reply(unsigned status, const Error& error);
+
+class CiService;
+
 /// Compares secrets in time independent of where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 
 class Api {
  public:
-  /// All references must outlive the Api.
-  Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics);
+  /// All references must outlive the Api. `ci` (optional) serves /webhooks/{provider}.
+  Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics, CiService* ci = nullptr);
 
   /// Routes, authenticates and rate-limits one request. `client` is the remote address.
   Task<HttpResponse> handle(const HttpRequest& request, const std::string& client);
-  /// The answer for a body over limits.max_body_bytes (the session stops reading it).
-  HttpResponse body_too_large(unsigned version);
+  /// The answer for a body over body_limit() (the session stops reading it).
+  HttpResponse body_too_large(unsigned version, std::uint64_t limit);
+  /// The largest body accepted for `target` (webhooks have their own limit).
+  std::uint64_t body_limit(std::string_view target) const;
   const Router<Handler>& router() const { return router_; }
   /// /readyz answers 503 from now on.
   void begin_shutdown() { shutting_down_ = true; }
@@ -56,12 +65,14 @@ class Api {
   Task<HttpResponse> metrics(const HttpRequest& req, const PathParams&);
   Task<HttpResponse> piston_runtimes(const HttpRequest& req, const PathParams&);
   Task<HttpResponse> piston_execute(const HttpRequest& req, const PathParams&);
+  Task<HttpResponse> webhook(const HttpRequest& req, const PathParams&);
   bool image_available(const std::string& image) const;
   Task<HttpResponse> admin_drain(const HttpRequest& req, const PathParams&);
 
   const Config& config_;
   scheduler::Scheduler& scheduler_;
   Metrics& metrics_;
+  CiService* ci_;
   RateLimiter limiter_;
   Router<Handler> router_;
   bool shutting_down_ = false;

@@ -1,7 +1,11 @@
 #include "config.h"
 
+#include "ci/runner_broker.h"
 #include "firerun/fleet.h"
 #include "firerun/image.h"
+
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 
 #include <yaml-cpp/yaml.h>
 
@@ -20,6 +24,14 @@ Error key_error(std::string_view key, std::string_view what) {
   return Error(Errc::invalid_argument, std::string(key) + ": " + std::string(what));
 }
 
+Result<bool> parse_cidr(const std::string& text) {
+  boost::system::error_code ec;
+  if (text.find(':') != std::string::npos) (void)boost::asio::ip::make_network_v6(text, ec);
+  else (void)boost::asio::ip::make_network_v4(text, ec);
+  if (ec) return key_error("ci.allow_cidrs", "'" + text + "' is not a CIDR block (e.g. 192.30.252.0/22)");
+  return true;
+}
+
 Result<std::uint64_t> positive_integer(std::string_view key, const std::string& text, bool allow_zero = false) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -35,6 +47,83 @@ Result<double> positive_number(std::string_view key, const std::string& text, bo
   if (text.empty() || !in.eof() || in.fail() || !std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
     return key_error(key, allow_zero ? "must be a non-negative number" : "must be a positive number");
   return v;
+}
+
+/// "a, b,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+/// The CI provider names the registries know (webhook dialects that also have a runner broker).
+std::vector<std::string> known_ci_providers() {
+  ci::CiProviderRegistry providers;
+  ci::RunnerBrokerRegistry brokers;
+  (void)ci::register_builtin_ci_providers(providers);
+  (void)ci::register_builtin_runner_brokers(brokers);
+  std::vector<std::string> out;
+  for (const auto& info : providers.list())
+    if (brokers.find(info.name)) out.push_back(info.name);
+  return out;
+}
+
+/// Moves `ci.<provider>.<key>` entries (file and environment) into config.ci.providers.
+Status collect_ci_providers(std::map<std::string, std::string>& values, const std::map<std::string, std::string>& env,
+                            Config& config) {
+  const auto names = known_ci_providers();
+  std::map<std::string, std::map<std::string, std::string>> raw;
+  for (auto it = values.begin(); it != values.end();) {
+    const std::string& key = it->first;
+    bool taken = false;
+    for (const auto& name : names) {
+      const std::string prefix = "ci." + name + ".";
+      if (key.rfind(prefix, 0) == 0 && key.size() > prefix.size()) {
+        raw[name][key.substr(prefix.size())] = it->second;
+        taken = true;
+      }
+    }
+    it = taken ? values.erase(it) : std::next(it);
+  }
+  // FIRERUN_CI_GITHUB_TOKEN_FILE -> ci.github.token_file (provider names have no '_').
+  for (const auto& [var, value] : env)
+    for (const auto& name : names) {
+      const std::string prefix = env_name_for("ci." + name) + "_";
+      if (var.rfind(prefix, 0) != 0 || var.size() == prefix.size()) continue;
+      std::string key = var.substr(prefix.size());
+      for (auto& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      raw[name][key] = value;
+    }
+  ci::RunnerBrokerRegistry brokers;
+  FIRERUN_CHECK(ci::register_builtin_runner_brokers(brokers));
+  for (auto& [name, settings] : raw) {
+    ci::SettingsReader read("ci." + name + ".", settings);
+    CiProviderConfig provider;
+    FIRERUN_TRY(auto secret, read.secret("webhook_secret"));
+    if (!secret)
+      return key_error("ci." + name + ".webhook_secret_file",
+                       "required (or " + env_name_for("ci." + name + ".webhook_secret") + ")");
+    provider.webhook_secret = std::string(secret->reveal());
+    provider.image = read.text("image", name + "-runner");
+    for (const auto& [key, value] : settings)
+      if (key != "webhook_secret" && key != "webhook_secret_file" && key != "image") provider.broker[key] = value;
+    // Validate the broker settings now (--check-config), not on the first job.
+    ci::LabelPolicy policy = config.ci.labels;
+    policy.defaults.image = provider.image;
+    FIRERUN_TRY(auto factory, brokers.find(name));
+    FIRERUN_CHECK(factory->create(provider.broker, policy));
+    config.ci.providers[name] = std::move(provider);
+  }
+  return {};
 }
 
 /// One documented key: how to apply its scalar text to a Config.
@@ -147,6 +236,36 @@ std::vector<KeySpec> key_specs() {
                  c.fleet.spot_watch.enabled = v == "true";
                  return {};
                }),
+      text_key("ci.allow_cidrs",
+               [](Config& c, const std::string& v) -> Status {
+                 c.ci.allow_cidrs.clear();
+                 for (auto& cidr : split_list(v)) {
+                   FIRERUN_CHECK(parse_cidr(cidr));
+                   c.ci.allow_cidrs.push_back(cidr);
+                 }
+                 return {};
+               }),
+      real_key("ci.webhook_rate_limit_per_second", [](Config& c, double n) { c.ci.webhook_rate_per_second = n; }, true),
+      uint_key("ci.webhook_rate_limit_burst", [](Config& c, std::uint64_t n) { c.ci.webhook_rate_burst = n; }, false, 1000000),
+      uint_key("ci.max_body_bytes", [](Config& c, std::uint64_t n) { c.ci.max_body_bytes = n; }, false, 1ull << 30),
+      uint_key("ci.job_timeout_ms", [](Config& c, std::uint64_t n) { c.ci.job_timeout_ms = n; }, false, 7ull * 24 * 3600 * 1000),
+      uint_key("ci.api_retry_ms", [](Config& c, std::uint64_t n) { c.ci.api_retry_ms = n; }, true, kBig),
+      uint_key("ci.housekeeping_interval_ms", [](Config& c, std::uint64_t n) { c.ci.housekeeping_interval_ms = n; }, false, kBig),
+      uint_key("ci.max_resubmits", [](Config& c, std::uint64_t n) { c.ci.max_resubmits = n; }, true, 100),
+      text_key("ci.network",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "true" && v != "false") return key_error("ci.network", "must be true or false");
+                 c.ci.network = v == "true";
+                 return {};
+               }),
+      uint_key("ci.labels.default_cpu", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.vcpus = static_cast<std::uint32_t>(n); }, false, 256),
+      uint_key("ci.labels.default_ram_gb", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.memory_gib = static_cast<std::uint32_t>(n); }, false, 4096),
+      uint_key("ci.labels.default_disk_gb", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.disk_gib = static_cast<std::uint32_t>(n); }, false, 65536),
+      uint_key("ci.labels.max_cpu", [](Config& c, std::uint64_t n) { c.ci.labels.limits.max_vcpus = static_cast<std::uint32_t>(n); }, false, 256),
+      uint_key("ci.labels.max_ram_gb", [](Config& c, std::uint64_t n) { c.ci.labels.limits.max_memory_gib = static_cast<std::uint32_t>(n); }, false, 4096),
+      uint_key("ci.labels.max_disk_gb", [](Config& c, std::uint64_t n) { c.ci.labels.limits.max_disk_gib = static_cast<std::uint32_t>(n); }, false, 65536),
+      text_key("ci.labels.images", [](Config& c, const std::string& v) -> Status { c.ci.labels.limits.images = split_list(v); return {}; }),
+      text_key("ci.labels.pools", [](Config& c, const std::string& v) -> Status { c.ci.labels.limits.pools = split_list(v); return {}; }),
   };
 }
 
@@ -201,6 +320,8 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
     return Error(Errc::invalid_argument, std::string("malformed YAML: ") + e.what());
   }
   const auto specs = key_specs();
+  Config config;
+  FIRERUN_CHECK(collect_ci_providers(values, env, config));
   for (const auto& [key, value] : values) {
     bool known = false;
     for (const auto& spec : specs) known = known || key == spec.key;
@@ -210,7 +331,6 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
   for (const auto& spec : specs)
     if (auto it = env.find(env_name_for(spec.key)); it != env.end()) values[spec.key] = it->second;
 
-  Config config;
   for (const auto& spec : specs)
     if (auto it = values.find(spec.key); it != values.end()) FIRERUN_CHECK(spec.apply(config, it->second));
 
@@ -220,6 +340,7 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
   } else if (!config.auth_token_file.empty()) {
     FIRERUN_TRY(config.auth_token, read_token_file(config.auth_token_file));
   }
+  if (config.ci.enabled()) FIRERUN_CHECK(add_context(ci::validate_label_policy(config.ci.labels), "ci.labels"));
   const Limits& l = config.limits;
   if (l.default_timeout_ms > l.max_timeout_ms)
     return key_error("limits.default_timeout_ms", "must not exceed limits.max_timeout_ms");

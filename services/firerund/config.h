@@ -2,6 +2,7 @@
 // validated up front; errors name the offending key.
 #pragma once
 
+#include "firerun/ci.h"
 #include "firerun/error.h"
 #include "firerun/scheduler.h"
 #include "fleet_config.h"
@@ -32,6 +33,29 @@ struct Limits {
   std::uint64_t idle_timeout_ms = 60000;       ///< keep-alive idle connection
 };
 
+/// One CI provider's webhook endpoint and runner settings (`ci.<provider>.*`).
+struct CiProviderConfig {
+  std::string webhook_secret;                 ///< HMAC key / token; never logged
+  std::string image;                          ///< default image for its runner VMs
+  std::map<std::string, std::string> broker;  ///< the remaining keys, for the provider's runner broker
+};
+
+/// CI runners (`ci.*`): webhooks in, one VM per job.
+struct CiConfig {
+  std::map<std::string, CiProviderConfig> providers;  ///< enabled providers by registry name
+  ci::LabelPolicy labels;
+  std::vector<std::string> allow_cidrs;       ///< webhook sources; empty = any
+  double webhook_rate_per_second = 10;        ///< per source address; 0 disables
+  std::uint64_t webhook_rate_burst = 100;
+  std::uint64_t max_body_bytes = 25u << 20;   ///< GitHub's own cap on payloads
+  std::uint64_t job_timeout_ms = 6ull * 3600 * 1000;
+  std::uint64_t api_retry_ms = 10ull * 60 * 1000;  ///< how long a job keeps retrying an unreachable API
+  std::uint64_t housekeeping_interval_ms = 5ull * 60 * 1000;
+  std::uint64_t max_resubmits = 2;            ///< new VMs for a job whose daemon died under it
+  bool network = false;                       ///< runner VMs get a NIC (real runners need it)
+  bool enabled() const { return !providers.empty(); }
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8080";       ///< host:port (port 0 = any free port)
   std::filesystem::path state_dir = "/var/lib/firerun";
@@ -53,6 +77,7 @@ struct Config {
   std::uint64_t shutdown_grace_ms = 30000;
   std::uint64_t boot_allowance_ms = 120000;    ///< added to the user timeouts for the job deadline
   FleetConfig fleet;                           ///< shared queue and spot watch (docs/fleet.md)
+  CiConfig ci;
 };
 
 /// Parses YAML text and applies `env` overrides (FIRERUN_LISTEN,

@@ -2,6 +2,7 @@
 //   firerund --config /etc/firerun/firerund.yaml
 //   firerund --check-config /etc/firerun/firerund.yaml
 #include "api.h"
+#include "ci_service.h"
 #include "config.h"
 #include "fleet_link.h"
 #include "metrics.h"
@@ -20,6 +21,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 namespace asio = boost::asio;
 using namespace firerun;
@@ -62,8 +64,25 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   Metrics metrics;
-  auto made = scheduler::make_scheduler(scheduler_options(config), make_vm_runner(config, metrics, io.get_executor()),
-                                        io.get_executor());
+  // One runner per job kind. The CI service needs the scheduler, so its runner
+  // reaches it through a pointer set before any job can run (io.run() below).
+  std::unique_ptr<CiService> ci;
+  std::map<std::string, scheduler::Runner> runners{{"code", make_vm_runner(config, metrics, io.get_executor())}};
+  runners["ci"] = [&ci](const scheduler::Job& job, scheduler::JobContext& ctx) -> Task<Result<scheduler::JobOutcome>> {
+    if (!ci) return [](std::string kind) -> Task<Result<scheduler::JobOutcome>> {
+      co_return Error(Errc::unsupported, "job kind '" + kind + "' needs ci.* configuration");
+    }("ci");
+    return ci->run(job, ctx);
+  };
+  scheduler::Runner dispatch = [&runners](const scheduler::Job& job,
+                                          scheduler::JobContext& ctx) -> Task<Result<scheduler::JobOutcome>> {
+    auto it = runners.find(job.kind);
+    if (it == runners.end()) return [](std::string kind) -> Task<Result<scheduler::JobOutcome>> {
+      co_return Error(Errc::unsupported, "no runner for job kind '" + kind + "'");
+    }(job.kind);
+    return it->second(job, ctx);
+  };
+  auto made = scheduler::make_scheduler(scheduler_options(config), dispatch, io.get_executor());
   if (!made) {
     std::fprintf(stderr, "firerund: %s\n", made.error().what().c_str());
     return 1;
@@ -73,7 +92,16 @@ int main(int argc, char** argv) {
     if (r.started_ms && r.finished_ms) metrics.job_duration.observe(double(*r.finished_ms - *r.started_ms) / 1000.0);
   });
 
-  Api api(config, *scheduler, metrics);
+  if (config.ci.enabled()) {
+    auto created = CiService::create(config, *scheduler, metrics, io.get_executor());
+    if (!created) {
+      std::fprintf(stderr, "firerund: %s\n", created.error().what().c_str());
+      return 1;
+    }
+    ci = std::move(*created);
+    ci->start();
+  }
+  Api api(config, *scheduler, metrics, ci.get());
   auto linked = FleetLink::create(config.fleet, *scheduler, config.limits.max_concurrent_jobs, io.get_executor());
   if (!linked) {
     std::fprintf(stderr, "firerund: %s\n", linked.error().what().c_str());
@@ -92,9 +120,11 @@ int main(int argc, char** argv) {
   // Tests and supervisors read the bound address (port 0 picks a free one) from this line.
   std::printf("firerund listening on %s:%u\n", endpoint->address().to_string().c_str(), endpoint->port());
   std::fflush(stdout);
-  spdlog::info("listening on {}:{} (backend {}, images {}, state {}, auth {})", endpoint->address().to_string(),
+  std::string ci_providers;
+  for (const auto& [name, settings] : config.ci.providers) ci_providers += (ci_providers.empty() ? "" : ", ") + name;
+  spdlog::info("listening on {}:{} (backend {}, images {}, state {}, auth {}, ci {})", endpoint->address().to_string(),
                endpoint->port(), config.backend, config.image_cache.string(), config.state_dir.string(),
-               config.auth_token.empty() ? "off" : "bearer token");
+               config.auth_token.empty() ? "off" : "bearer token", ci_providers.empty() ? "off" : ci_providers);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code ec, int signal) {
@@ -102,6 +132,7 @@ int main(int argc, char** argv) {
     spdlog::info("signal {}: stopping (grace {} ms)", signal, config.shutdown_grace_ms);
     server.stop_accepting();
     api.begin_shutdown();
+    if (ci) ci->stop();
     asio::co_spawn(
         io,
         [&]() -> Task<void> {

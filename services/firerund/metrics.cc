@@ -15,15 +15,55 @@ void Histogram::observe(double value) {
   count_ += 1;
 }
 
-void Histogram::render(std::string& out, const std::string& name) const {
+void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
   std::lock_guard lock(mutex_);
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  const std::string own = labels.empty() ? "" : "{" + labels + "}";
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+    out += fmt::format("{}_bucket{{{}le=\"{}\"}} {}\n", name, prefix, bounds_[i], cumulative);
   }
-  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, count_, name, sum_, name, count_);
+  out += fmt::format("{}_bucket{{{}le=\"+Inf\"}} {}\n{}_sum{} {}\n{}_count{} {}\n", name, prefix, count_, name, own,
+                     sum_, name, own, count_);
 }
+
+void CiProviderMetrics::reject(std::string_view reason) {
+  for (std::size_t i = 0; i < kWebhookRejectReasons.size(); ++i)
+    if (reason == kWebhookRejectReasons[i]) webhooks_rejected[i] += 1;
+}
+
+namespace {
+
+void render_ci(std::string& out, const std::map<std::string, std::unique_ptr<CiProviderMetrics>>& ci) {
+  if (ci.empty()) return;
+  auto counter = [&](const char* name, const char* help, auto value_of) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+    for (const auto& [provider, m] : ci) out += fmt::format("{}{{provider=\"{}\"}} {}\n", name, provider, value_of(*m));
+  };
+  counter("firerun_ci_webhooks_received_total", "Webhook deliveries received.",
+          [](const CiProviderMetrics& m) { return m.webhooks_received.load(); });
+  out += "# HELP firerun_ci_webhooks_rejected_total Webhook deliveries refused, by reason.\n"
+         "# TYPE firerun_ci_webhooks_rejected_total counter\n";
+  for (const auto& [provider, m] : ci)
+    for (std::size_t i = 0; i < kWebhookRejectReasons.size(); ++i)
+      out += fmt::format("firerun_ci_webhooks_rejected_total{{provider=\"{}\",reason=\"{}\"}} {}\n", provider,
+                         kWebhookRejectReasons[i], m->webhooks_rejected[i].load());
+  counter("firerun_ci_webhooks_duplicate_total", "Redeliveries recognised and not acted on again.",
+          [](const CiProviderMetrics& m) { return m.webhooks_duplicate.load(); });
+  counter("firerun_ci_jobs_queued_total", "CI jobs queued for a runner VM.",
+          [](const CiProviderMetrics& m) { return m.jobs_queued.load(); });
+  counter("firerun_ci_runners_registered_total", "Runners registered with the provider.",
+          [](const CiProviderMetrics& m) { return m.runners_registered.load(); });
+  counter("firerun_ci_runners_removed_total", "Runners removed from the provider.",
+          [](const CiProviderMetrics& m) { return m.runners_removed.load(); });
+  out += "# HELP firerun_ci_queue_to_vm_seconds Time from the webhook to the runner VM running.\n"
+         "# TYPE firerun_ci_queue_to_vm_seconds histogram\n";
+  for (const auto& [provider, m] : ci)
+    m->queue_to_vm.render(out, "firerun_ci_queue_to_vm_seconds", "provider=\"" + provider + "\"");
+}
+
+}  // namespace
 
 std::string Metrics::render(const scheduler::Stats& stats) const {
   std::string out;
@@ -61,6 +101,7 @@ std::string Metrics::render(const scheduler::Stats& stats) const {
   out += "# HELP firerun_vm_boot_seconds Time from VM start until its agent was ready.\n";
   out += "# TYPE firerun_vm_boot_seconds histogram\n";
   vm_boot.render(out, "firerun_vm_boot_seconds");
+  render_ci(out, ci);
   return out;
 }
 

@@ -67,14 +67,19 @@ Task<void> Server::session(tcp::socket socket) {
   bool first = true;
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.body_limit(limits_.max_body_bytes);
     parser.header_limit(16 * 1024);
     // Between requests on a kept-alive connection the idle timeout applies.
     stream.expires_after(std::chrono::milliseconds(first ? limits_.request_timeout_ms : limits_.idle_timeout_ms));
     first = false;
+    auto [header_ec, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    if (header_ec) break;  // closed, timed out or malformed: nothing useful to answer
+    // The limit depends on the endpoint, so it is set once the target is known.
+    const std::uint64_t limit = api_.body_limit(parser.get().target());
+    parser.body_limit(limit);
     auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
     if (read_ec == http::error::body_limit) {
-      auto res = api_.body_too_large(parser.get().version());
+      auto res = api_.body_too_large(parser.get().version(), limit);
       stream.expires_after(std::chrono::seconds(10));
       std::ignore = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
       break;

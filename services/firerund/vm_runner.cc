@@ -22,9 +22,45 @@ struct ActiveVm {
   Metrics& metrics;
 };
 
-// A fresh VM for one job: restored from the cached snapshot of this image and
-// shape when configured (the snapshot is made by the first job that needs it),
-// else, or if that fails, booted cold.
+Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler::JobContext& ctx, const Config& config,
+                                            Metrics& metrics, asio::any_io_executor executor) {
+  auto input = parse_execute(job.payload, nullptr);
+  if (!input) co_return std::move(input).error().with_context("job payload");
+  const sandbox::CodeRequest& request = input->request;
+  FIRERUN_CO_TRY(const sandbox::Language* language, sandbox::find_language(request.language));
+  // Images are prebuilt by the operator (`firerun image build <name>`): never
+  // build on the request path.
+  auto img = image::find_image(language->image, config.image_cache);
+  if (!img)
+    co_return Error(Errc::unsupported, "the '" + language->image + "' image is not built in " +
+                                           config.image_cache.string() + " (run: firerun image build " +
+                                           language->image + ")");
+  VmSpec spec;
+  spec.name = "job-" + job.id.substr(0, 12) + "-" + std::to_string(job.attempt);
+  spec.vcpus = job.resources.vcpus;
+  spec.memory_mib = job.resources.memory_mib;
+  spec.kernel = img->kernel;
+  spec.initrd = img->initrd;
+  spec.kernel_cmdline = img->cmdline;
+  spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
+  Result<sandbox::CodeResult> ran = make_error(Errc::cancelled, "not run");
+  const std::function<Task<void>(Vm&)> run = [&](Vm& vm) -> Task<void> {
+    auto r = co_await sandbox::run_code(vm, *language, request);
+    ran = std::move(r);
+  };
+  auto started = co_await run_in_job_vm(spec, img->hash, config, metrics, ctx, executor, run);
+  if (ctx.stop_requested()) co_return Error(ctx.stop_reason(), "job stopped");
+  if (!started) co_return std::move(started).error();
+  if (!ran) co_return std::move(ran).error();
+  const ExecResult& e = ran->exec;
+  scheduler::JobOutcome outcome;
+  outcome.user_failed = e.timed_out || e.signal.has_value() || e.exit_code.value_or(0) != 0;
+  outcome.result = execute_result_json(job.id, *ran);
+  co_return outcome;
+}
+
+}  // namespace
+
 Task<Result<std::unique_ptr<Vm>>> fresh_vm(VmBackend& backend, const VmSpec& spec, const std::string& image_hash,
                                            const Config& config) {
   if (config.vm_start == "snapshot") {
@@ -43,30 +79,11 @@ Task<Result<std::unique_ptr<Vm>>> fresh_vm(VmBackend& backend, const VmSpec& spe
   co_return backend.create(spec);
 }
 
-Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler::JobContext& ctx, const Config& config,
-                                            Metrics& metrics, asio::any_io_executor executor) {
-  auto input = parse_execute(job.payload, nullptr);
-  if (!input) co_return std::move(input).error().with_context("job payload");
-  const sandbox::CodeRequest& request = input->request;
-  FIRERUN_CO_TRY(const sandbox::Language* language, sandbox::find_language(request.language));
-  // Images are prebuilt by the operator (`firerun image build <name>`): never
-  // build on the request path.
-  auto img = image::find_image(language->image, config.image_cache);
-  if (!img)
-    co_return Error(Errc::unsupported, "the '" + language->image + "' image is not built in " +
-                                           config.image_cache.string() + " (run: firerun image build " +
-                                           language->image + ")");
+Task<Status> run_in_job_vm(const VmSpec& spec, const std::string& image_hash, const Config& config, Metrics& metrics,
+                           scheduler::JobContext& ctx, asio::any_io_executor executor,
+                           const std::function<Task<void>(Vm&)>& work) {
   FIRERUN_CO_TRY(auto backend, open_vm_backend(config.backend, executor));
-
-  VmSpec spec;
-  spec.name = "job-" + job.id.substr(0, 12) + "-" + std::to_string(job.attempt);
-  spec.vcpus = job.resources.vcpus;
-  spec.memory_mib = job.resources.memory_mib;
-  spec.kernel = img->kernel;
-  spec.initrd = img->initrd;
-  spec.kernel_cmdline = img->cmdline;
-  spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
-  auto created = co_await fresh_vm(*backend, spec, img->hash, config);
+  auto created = co_await fresh_vm(*backend, spec, image_hash, config);
   if (!created) co_return std::move(created).error();
   std::shared_ptr<Vm> vm = std::move(*created);
   ActiveVm active(metrics);
@@ -79,13 +96,9 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
   });
   auto started = co_await vm->start();
   if (vm->info().vmm_pid > 0) ctx.record_vm_process(vm->info().vmm_pid);
-  Result<sandbox::CodeResult> ran = make_error(Errc::cancelled, "not run");
   if (started) {
     metrics.vm_boot.observe(std::chrono::duration<double>(vm->info().boot_time).count());
-    if (!ctx.stop_requested()) {
-      auto r = co_await sandbox::run_code(*vm, *language, request);
-      ran = std::move(r);
-    }
+    if (!ctx.stop_requested()) co_await work(*vm);
     auto stopped = co_await vm->stop(std::chrono::seconds(2));
     if (!stopped) (void)co_await vm->kill();
   } else {
@@ -93,17 +106,8 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
   }
   (void)co_await vm->wait();
   ctx.clear_vm_process();
-  if (ctx.stop_requested()) co_return Error(ctx.stop_reason(), "job stopped");
-  if (!started) co_return std::move(started).error();
-  if (!ran) co_return std::move(ran).error();
-  const ExecResult& e = ran->exec;
-  scheduler::JobOutcome outcome;
-  outcome.user_failed = e.timed_out || e.signal.has_value() || e.exit_code.value_or(0) != 0;
-  outcome.result = execute_result_json(job.id, *ran);
-  co_return outcome;
+  co_return started;
 }
-
-}  // namespace
 
 std::uint64_t vm_memory_mb(std::uint64_t asked_mb, const Config& config, std::uint64_t language_min_mib) {
   return std::max(asked_mb ? asked_mb : config.limits.default_memory_mb, language_min_mib);

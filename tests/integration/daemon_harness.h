@@ -89,6 +89,9 @@ class Daemon {
     if (pid_ > 0) terminate();
   }
 
+  /// Sends the daemon's stderr (its log) to `path` instead of ours; call before start().
+  void log_to(std::filesystem::path path) { log_path_ = std::move(path); }
+
   void start() {
     const char* binary = std::getenv("FIRERUN_DAEMON");
 #ifdef FIRERUN_DAEMON_PATH
@@ -109,6 +112,10 @@ class Daemon {
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], STDOUT_FILENO);
+      if (!log_path_.empty()) {
+        int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log >= 0) ::dup2(log, STDERR_FILENO);
+      }
       for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
       ::execl(binary, "firerund", static_cast<char*>(nullptr));
       ::_exit(127);
@@ -202,6 +209,7 @@ class Daemon {
   }
 
   std::filesystem::path state_dir_;
+  std::filesystem::path log_path_;
   std::map<std::string, std::string> env_;
   int pid_ = -1;
   unsigned short port_ = 0;
@@ -220,5 +228,20 @@ struct TempDir {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+/// Polls GET /v1/jobs/{id} until a terminal status.
+inline boost::json::object wait_job(const Daemon& d, const std::string& id,
+                                    std::chrono::seconds limit = std::chrono::seconds(300)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = d.get("/v1/jobs/" + id);
+    if (r.status != 200) throw std::runtime_error("GET job: " + std::to_string(r.status) + " " + r.body);
+    auto o = r.json().as_object();
+    auto status = std::string(o.at("status").as_string());
+    if (status != "queued" && status != "running") return o;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("job " + id + " did not finish");
+}
 
 }  // namespace firerun::testing

@@ -17,20 +17,6 @@ std::string execute_body(const std::string& lang, const std::string& code, json:
   return json::serialize(extra);
 }
 
-/// Polls GET /v1/jobs/{id} until a terminal status.
-json::object wait_job(const Daemon& d, const std::string& id, std::chrono::seconds limit = 300s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = d.get("/v1/jobs/" + id);
-    if (r.status != 200) throw std::runtime_error("GET job: " + std::to_string(r.status) + " " + r.body);
-    auto o = r.json().as_object();
-    auto status = std::string(o.at("status").as_string());
-    if (status != "queued" && status != "running") return o;
-    std::this_thread::sleep_for(100ms);
-  }
-  throw std::runtime_error("job " + id + " did not finish");
-}
-
 /// One daemon shared by the functional tests (2 concurrent VMs, 64 KiB output cap).
 class DaemonApi : public ::testing::Test {
  protected:

@@ -34,7 +34,7 @@ Control (JSON):
                   "runners": [{"scope": "repos/o/r"|"orgs/o", "name": n, "busy": b}],
                   "jobs": [{"project_id": p, "id": j, "status": s, "tag_list": [...]}],
                   "registration_disabled": bool}
-  GET /_requests -> accepted and rejected requests [{method, path, query, headers, body, status}]
+  GET /_requests -> accepted and rejected requests [{method, path, query, headers, body, status, response}]
   GET /_state -> runners and counters.
 """
 import base64
@@ -607,6 +607,7 @@ class Handler(BaseHTTPRequestHandler):
         except Reject as e:
             status, payload, extra = e.status, api.error_body(e.status, e.message), e.headers
         entry["status"] = status
+        entry["response"] = payload
         with lock:
             log.append(entry)
         self.send(status, payload, extra)
