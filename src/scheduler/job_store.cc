@@ -1,58 +1,13 @@
 #include "scheduler/job_store.h"
 
-#include <sqlite3.h>
+#include "scheduler/sqlite_db.h"
 
 #include <utility>
 
 namespace firerun::scheduler::detail {
 namespace {
 
-Error db_error(sqlite3* db, std::string what) {
-  return Error(Errc::io, what + ": " + (db ? sqlite3_errmsg(db) : "out of memory")).with_context("job database");
-}
-
-/// RAII prepared statement with positional binding helpers.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  bool ok() const { return stmt_ != nullptr; }
-  Statement& bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind_null(int i) {
-    sqlite3_bind_null(stmt_, i);
-    return *this;
-  }
-  /// SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
-  Status run(const char* what) {
-    if (!ok()) return db_error(db_, std::string("preparing ") + what);
-    int rc = step();
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_error(db_, what);
-    return {};
-  }
-  std::string text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
+using sqlite::Statement;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
@@ -117,50 +72,28 @@ StoredJob read_row(const Statement& s) {
 }  // namespace
 
 Result<std::unique_ptr<JobStore>> JobStore::open(const std::filesystem::path& path) {
-  sqlite3* db = nullptr;
-  const std::string name = path.empty() ? std::string(":memory:") : path.string();
-  int rc = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    Error e = db_error(db, "opening " + name);
-    sqlite3_close(db);
-    return e;
-  }
-  std::unique_ptr<JobStore> store(new JobStore(db));
-  sqlite3_busy_timeout(db, 5000);
-  // WAL keeps readers off the writer's back; NORMAL sync is durable across
-  // process crashes (only an OS crash may lose the last commits).
-  if (!path.empty()) FIRERUN_CHECK(store->exec("PRAGMA journal_mode=WAL"));
-  FIRERUN_CHECK(store->exec("PRAGMA synchronous=NORMAL"));
-  FIRERUN_CHECK(store->exec(kSchema));
-  return store;
+  FIRERUN_TRY(auto db, sqlite::Database::open(path, "job database", kSchema));
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
 }
 
-JobStore::~JobStore() { sqlite3_close(db_); }
+JobStore::JobStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
+JobStore::~JobStore() = default;
 
-Status JobStore::exec(const char* sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message ? message : "unknown error";
-    sqlite3_free(message);
-    return Error(Errc::io, text).with_context("job database");
-  }
-  return {};
-}
+Status JobStore::exec(const char* sql) { return db_->exec(sql); }
 
 Result<std::int64_t> JobStore::insert(const JobRecord& r) {
-  Statement s(db_,
+  Statement s(*db_,
               "INSERT INTO jobs (id, kind, payload, priority, vcpus, memory_mib, timeout_ms, status, created_ms) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)");
   s.bind(1, r.job.id).bind(2, r.job.kind).bind(3, r.job.payload).bind(4, std::int64_t{r.job.priority});
   s.bind(5, std::int64_t{r.job.resources.vcpus}).bind(6, static_cast<std::int64_t>(r.job.resources.memory_mib));
   s.bind(7, static_cast<std::int64_t>(r.job.timeout.count())).bind(8, r.created_ms);
   FIRERUN_CHECK(s.run("inserting a job"));
-  return sqlite3_last_insert_rowid(db_);
+  return sqlite3_last_insert_rowid(db_->handle());
 }
 
 Status JobStore::mark_running(const std::string& id, unsigned attempts, std::int64_t started_ms) {
-  Statement s(db_,
+  Statement s(*db_,
               "UPDATE jobs SET status='running', attempts=?, started_ms=COALESCE(started_ms, ?) WHERE id=? AND "
               "status='queued'");
   s.bind(1, std::int64_t{attempts}).bind(2, started_ms).bind(3, id);
@@ -168,13 +101,13 @@ Status JobStore::mark_running(const std::string& id, unsigned attempts, std::int
 }
 
 Status JobStore::requeue(const std::string& id) {
-  Statement s(db_, "UPDATE jobs SET status='queued', vm_pid=0, vm_start_time=0 WHERE id=? AND status='running'");
+  Statement s(*db_, "UPDATE jobs SET status='queued', vm_pid=0, vm_start_time=0 WHERE id=? AND status='running'");
   s.bind(1, id);
   return s.run("requeueing a job");
 }
 
 Result<bool> JobStore::finish(const JobRecord& r) {
-  Statement s(db_,
+  Statement s(*db_,
               "UPDATE jobs SET status=?, attempts=?, result=?, user_failed=?, error_code=?, error_message=?, "
               "finished_ms=?, vm_pid=0, vm_start_time=0 WHERE id=? AND status IN ('queued','running')");
   s.bind(1, std::string(to_string(r.status))).bind(2, std::int64_t{r.attempts}).bind(3, r.result);
@@ -186,11 +119,11 @@ Result<bool> JobStore::finish(const JobRecord& r) {
   }
   s.bind(7, r.finished_ms.value_or(0)).bind(8, r.job.id);
   FIRERUN_CHECK(s.run("finishing a job"));
-  return sqlite3_changes(db_) == 1;
+  return db_->changes() == 1;
 }
 
 Status JobStore::set_vm(const std::string& id, int pid, std::uint64_t start_time) {
-  Statement s(db_, "UPDATE jobs SET vm_pid=?, vm_start_time=? WHERE id=?");
+  Statement s(*db_, "UPDATE jobs SET vm_pid=?, vm_start_time=? WHERE id=?");
   s.bind(1, std::int64_t{pid}).bind(2, static_cast<std::int64_t>(start_time)).bind(3, id);
   return s.run("recording a VM process");
 }
@@ -198,23 +131,23 @@ Status JobStore::set_vm(const std::string& id, int pid, std::uint64_t start_time
 Status JobStore::clear_vm(const std::string& id) { return set_vm(id, 0, 0); }
 
 Result<std::optional<JobRecord>> JobStore::load(const std::string& id) {
-  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM jobs WHERE id=?").c_str());
-  if (!s.ok()) return db_error(db_, "preparing a job lookup");
+  Statement s(*db_, (std::string("SELECT ") + kColumns + " FROM jobs WHERE id=?").c_str());
+  if (!s.ok()) return db_->error("preparing a job lookup");
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<JobRecord>();
-  if (rc != SQLITE_ROW) return db_error(db_, "looking up a job");
+  if (rc != SQLITE_ROW) return db_->error("looking up a job");
   return std::optional<JobRecord>(read_row(s).record);
 }
 
 Result<std::vector<StoredJob>> JobStore::load_with_status(JobStatus status) {
-  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM jobs WHERE status=? ORDER BY seq").c_str());
-  if (!s.ok()) return db_error(db_, "preparing a job scan");
+  Statement s(*db_, (std::string("SELECT ") + kColumns + " FROM jobs WHERE status=? ORDER BY seq").c_str());
+  if (!s.ok()) return db_->error("preparing a job scan");
   s.bind(1, std::string(to_string(status)));
   std::vector<StoredJob> out;
   for (int rc = s.step();; rc = s.step()) {
     if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return db_error(db_, "scanning jobs");
+    if (rc != SQLITE_ROW) return db_->error("scanning jobs");
     out.push_back(read_row(s));
   }
   return out;
@@ -223,7 +156,7 @@ Result<std::vector<StoredJob>> JobStore::load_with_status(JobStatus status) {
 Status JobStore::delete_queued(const std::vector<std::string>& ids) {
   FIRERUN_CHECK(exec("BEGIN IMMEDIATE"));
   for (const auto& id : ids) {
-    Statement s(db_, "DELETE FROM jobs WHERE id=? AND status='queued'");
+    Statement s(*db_, "DELETE FROM jobs WHERE id=? AND status='queued'");
     s.bind(1, id);
     if (auto st = s.run("deleting a queued job"); !st) {
       (void)exec("ROLLBACK");
@@ -234,7 +167,7 @@ Status JobStore::delete_queued(const std::vector<std::string>& ids) {
 }
 
 Status JobStore::prune_finished(std::size_t keep) {
-  Statement s(db_,
+  Statement s(*db_,
               "DELETE FROM jobs WHERE status NOT IN ('queued','running') AND seq NOT IN (SELECT seq FROM jobs "
               "WHERE status NOT IN ('queued','running') ORDER BY seq DESC LIMIT ?)");
   s.bind(1, static_cast<std::int64_t>(keep));

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-struct sqlite3;
+namespace firerun::sqlite {
+class Database;
+}
 
 namespace firerun::scheduler::detail {
 
@@ -48,9 +50,9 @@ class JobStore {
   Status prune_finished(std::size_t keep);
 
  private:
-  explicit JobStore(sqlite3* db) : db_(db) {}
+  explicit JobStore(std::unique_ptr<sqlite::Database> db);
   Status exec(const char* sql);
-  sqlite3* db_;
+  std::unique_ptr<sqlite::Database> db_;
 };
 
 }  // namespace firerun::scheduler::detail
