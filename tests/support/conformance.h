@@ -12,7 +12,12 @@ namespace firerun::testing {
 
 inline std::filesystem::path conformance_dir() {
   const char* env = std::getenv("FIRERUN_CONFORMANCE_DIR");
-  return env ? std::filesystem::path(env) : std::filesystem::path();
+  if (env) return std::filesystem::path(env);
+#ifdef FIRERUN_CONFORMANCE_DEFAULT
+  return std::filesystem::path(FIRERUN_CONFORMANCE_DEFAULT);
+#else
+  return std::filesystem::path();
+#endif
 }
 
 /// Use at the top of a test: skips unless <conformance>/<sub> exists.
