@@ -17,7 +17,6 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 namespace firerun::cli {
 namespace {
@@ -210,9 +209,14 @@ int run_user_data(const FleetArgs& a) {
 int run_spot_event(const FleetArgs& a) {
   std::ifstream in(a.event_file, std::ios::binary);
   if (!in) return fail(Error(Errc::not_found, "cannot open '" + a.event_file + "'"), kExitConfigError);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  auto notice = aws::parse_spot_notice(buf.str());
+  // Notices are small; never read more than the parsers would accept (the path may be a device).
+  constexpr std::size_t kMaxNoticeBytes = 1 << 20;
+  std::string text(kMaxNoticeBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxNoticeBytes)
+    return fail(Error(Errc::protocol, a.event_file + ": larger than 1 MiB, not a spot notice"), kExitProviderError);
+  auto notice = aws::parse_spot_notice(text);
   if (!notice) {
     const int code = notice.error() == Errc::invalid_argument ? kExitNotSpotInterruption : kExitProviderError;
     return fail(add_context(std::move(notice), a.event_file).error(), code);

@@ -473,6 +473,9 @@ TEST_F(FleetCli, SpotEventEveryConformanceFile) {
   EXPECT_EQ(garbage.rc, 1);
   EXPECT_EQ(garbage.err.find("hunter2"), std::string::npos);
   EXPECT_EQ(run({"fleet", "spot-event", (dir_ / "absent.json").string()}).rc, 2);
+  auto endless = run({"fleet", "spot-event", "/dev/zero"});  // bounded read, no hang
+  EXPECT_EQ(endless.rc, 1);
+  EXPECT_NE(endless.err.find("larger than 1 MiB"), std::string::npos) << endless.err;
 }
 
 }  // namespace
