@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # running VMs and building guest images
   qemu-system-x86 qemu-utils
+  # containment: per-VM network namespaces policed by nftables; dnsmasq-base is the tests' resolver
+  nftables iproute2 dnsmasq-base
 )
 
 missing=()

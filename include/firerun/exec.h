@@ -16,14 +16,18 @@ namespace firerun {
 /// Default cap on each of stdout and stderr kept per exec.
 inline constexpr std::uint64_t kDefaultOutputCap = 16u << 20;
 
+/// The unprivileged guest user programs run as unless root is asked for: it
+/// cannot signal the agent (pid 1), reboot, load modules or write the agent's files.
+inline constexpr std::uint32_t kGuestUserId = 1000;
+
 struct ExecRequest {
   std::vector<std::string> argv;               ///< argv[0] is looked up in PATH
   std::map<std::string, std::string> env;      ///< added to the agent's base environment
   std::string cwd = "/";
   std::optional<std::string> stdin_data;       ///< sent then closed; unset = /dev/null
   std::chrono::milliseconds timeout{0};        ///< 0 = no limit; enforced in guest and on host
-  std::uint32_t uid = 0;
-  std::uint32_t gid = 0;
+  std::uint32_t uid = kGuestUserId;             ///< 0 = root
+  std::uint32_t gid = kGuestUserId;
   std::uint64_t output_cap = kDefaultOutputCap; ///< per stream; excess is dropped and flagged
 };
 

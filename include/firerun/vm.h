@@ -4,6 +4,7 @@
 
 #include "firerun/error.h"
 #include "firerun/exec.h"
+#include "firerun/jail.h"
 #include "firerun/registry.h"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -24,6 +25,9 @@ namespace firerun {
 namespace agent {
 class AgentClient;
 }
+namespace jail {
+class Jail;
+}
 
 template <class T>
 using Task = boost::asio::awaitable<T>;
@@ -32,6 +36,16 @@ using Task = boost::asio::awaitable<T>;
 struct DriveSpec {
   std::filesystem::path path;
   bool read_only = true;
+};
+
+/// Where a guest with a NIC may connect. The host itself (every address of it,
+/// and what user-mode networking maps to its loopback) is never reachable;
+/// link-local (the cloud metadata service), private (RFC 1918, CGNAT, ULA) and
+/// other special ranges only when `allow` lists them.
+struct EgressPolicy {
+  bool internet = false;            ///< every public address
+  std::vector<std::string> allow;   ///< CIDRs ("192.0.2.0/24", "10.1.2.3") or host names (resolved at start)
+  std::vector<std::string> dns;     ///< resolvers the guest's DNS goes to; empty = the jail's defaults
 };
 
 /// What to boot. Validated by validate() before any backend sees it.
@@ -45,6 +59,7 @@ struct VmSpec {
   std::vector<DriveSpec> drives;            ///< extra drives, in order (/dev/vdb, ...)
   std::string kernel_cmdline;               ///< appended to the backend's base command line
   bool network = false;                     ///< guest network is off unless asked for
+  EgressPolicy egress;                      ///< with network: `internet` or an allowlist is required
   std::uint64_t console_log_cap = 1u << 20; ///< bytes of console output kept (the tail)
   std::chrono::milliseconds boot_timeout{120000}; ///< start() fails if the agent is not ready by then
 };
@@ -63,7 +78,8 @@ struct VmEvent {
 
 /// How a VM ended.
 struct VmExit {
-  enum class Reason { shutdown, stopped, killed, guest_panic, vmm_crashed, boot_failed };
+  /// resource_limit: the VMM was killed for exceeding its jail's cgroup limits.
+  enum class Reason { shutdown, stopped, killed, guest_panic, vmm_crashed, boot_failed, resource_limit };
   Reason reason;
   std::string detail;
 };
@@ -89,6 +105,8 @@ struct VmInfo {
   std::string accelerator;   ///< "kvm" or "tcg": what was actually used
   std::string accel_reason;  ///< why that accelerator was chosen
   int vmm_pid = -1;
+  std::uint32_t vmm_uid = 0;                     ///< the uid the VMM runs as (its jail's)
+  bool jailed = false;
   std::chrono::milliseconds boot_time{0};        ///< host: start() until agent ready
   std::chrono::milliseconds guest_boot_time{0};  ///< guest: kernel start until agent ready
   bool restored = false;                         ///< started from a Snapshot rather than booted
@@ -135,7 +153,7 @@ class Vm {
   void on_event(std::function<void(const VmEvent&)> handler);
 
  protected:
-  Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor);
+  Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor, JailOptions jail = {});
 
   /// Boot the VMM; on success the agent must be connected via attach_agent()
   /// and ready. Fill info_ (accelerator, pid).
@@ -152,6 +170,9 @@ class Vm {
 
   /// Hands the connected agent to the core, which owns exec/files from then on.
   void attach_agent(std::unique_ptr<agent::AgentClient> agent);
+  /// The jail this VM's VMM is to be started in (made once, on first call):
+  /// backends expose their files through it and spawn the VMM with it.
+  Result<jail::Jail*> vmm_jail();
   agent::AgentClient* agent() noexcept { return agent_.get(); }
   void set_state(VmState s, std::string detail = {});
   boost::asio::any_io_executor executor() const { return executor_; }
@@ -166,6 +187,8 @@ class Vm {
   boost::asio::any_io_executor executor_;
   VmState state_ = VmState::created;
   std::unique_ptr<agent::AgentClient> agent_;
+  JailOptions jail_options_;
+  std::unique_ptr<jail::Jail> jail_;
   std::vector<std::function<void(const VmEvent&)>> handlers_;
   std::optional<VmExit> exit_;
 };
@@ -191,13 +214,17 @@ class VmBackendFactory {
  public:
   virtual ~VmBackendFactory() = default;
   virtual BackendInfo info() const = 0;
-  virtual Result<std::shared_ptr<VmBackend>> make(std::string_view uri, boost::asio::any_io_executor executor) const = 0;
+  /// Every VMM of the backend is started in a jail made from `jail`.
+  virtual Result<std::shared_ptr<VmBackend>> make(std::string_view uri, boost::asio::any_io_executor executor,
+                                                  const JailOptions& jail) const = 0;
 };
 
 /// The process-wide registry of VM backends, with the built-ins registered.
 Registry<VmBackendFactory>& vm_backends();
 
-/// Picks a backend by name or URI ("qemu", "qemu:///?accel=kvm") and makes it.
-Result<std::shared_ptr<VmBackend>> open_vm_backend(std::string_view uri, boost::asio::any_io_executor executor);
+/// Picks a backend by name or URI ("qemu", "qemu:///?accel=kvm") and makes it;
+/// its VMMs are jailed with `jail` (the safe defaults unless told otherwise).
+Result<std::shared_ptr<VmBackend>> open_vm_backend(std::string_view uri, boost::asio::any_io_executor executor,
+                                                   const JailOptions& jail = {});
 
 }  // namespace firerun

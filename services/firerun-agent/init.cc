@@ -5,7 +5,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -15,7 +18,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace firerun::agent {
 namespace {
@@ -77,6 +83,70 @@ void bring_up_loopback() {
   ::close(sock);
 }
 
+bool set_ipv4(int sock, const char* ifname, unsigned long request, const std::string& address) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ifr.ifr_addr);
+  sin->sin_family = AF_INET;
+  if (::inet_pton(AF_INET, address.c_str(), &sin->sin_addr) != 1) return false;
+  return ::ioctl(sock, request, &ifr) == 0;
+}
+
+std::string prefix_to_netmask(int prefix) {
+  std::uint32_t mask = prefix <= 0 ? 0 : ~std::uint32_t{0} << (32 - std::min(prefix, 32));
+  in_addr a{htonl(mask)};
+  char buf[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+// firerun.net=<addr>/<prefix>,<gateway>,<dns>,<mtu>: the host's plan for eth0,
+// applied directly (no DHCP wait on the boot path).
+void configure_network(const std::string& plan) {
+  std::vector<std::string> f;
+  std::stringstream in(plan);
+  for (std::string part; std::getline(in, part, ',');) f.push_back(part);
+  auto slash = f.empty() ? std::string::npos : f[0].find('/');
+  if (f.size() != 4 || slash == std::string::npos) {
+    log_line("firerun.net: malformed '" + plan + "'");
+    return;
+  }
+  const std::string address = f[0].substr(0, slash), gateway = f[1], dns = f[2];
+  const int prefix = std::atoi(f[0].c_str() + slash + 1), mtu = std::atoi(f[3].c_str());
+  int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return;
+  // The NIC appears once virtio_net has probed it.
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "eth0", IFNAMSIZ - 1);
+  for (int i = 0; i < 200 && ::ioctl(sock, SIOCGIFFLAGS, &ifr) != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  bool ok = set_ipv4(sock, "eth0", SIOCSIFADDR, address) && set_ipv4(sock, "eth0", SIOCSIFNETMASK, prefix_to_netmask(prefix));
+  if (ok && mtu > 0) {
+    ifr.ifr_mtu = mtu;
+    ok = ::ioctl(sock, SIOCSIFMTU, &ifr) == 0;
+  }
+  if (ok && ::ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    ok = ::ioctl(sock, SIOCSIFFLAGS, &ifr) == 0;
+  }
+  if (ok) {
+    rtentry route{};
+    auto* dst = reinterpret_cast<sockaddr_in*>(&route.rt_dst);
+    auto* gw = reinterpret_cast<sockaddr_in*>(&route.rt_gateway);
+    auto* mask = reinterpret_cast<sockaddr_in*>(&route.rt_genmask);
+    dst->sin_family = gw->sin_family = mask->sin_family = AF_INET;
+    ::inet_pton(AF_INET, gateway.c_str(), &gw->sin_addr);
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    char dev[] = "eth0";
+    route.rt_dev = dev;
+    ok = ::ioctl(sock, SIOCADDRT, &route) == 0;
+  }
+  if (!ok) log_line(std::string("configuring eth0 failed: ") + std::strerror(errno));
+  ::close(sock);
+  ::mkdir("/etc", 0755);
+  std::ofstream("/etc/resolv.conf", std::ios::trunc) << "nameserver " << dns << "\n";
+}
+
 }  // namespace
 
 int load_modules(const std::string& list_path) {
@@ -127,6 +197,7 @@ void init_system() {
   int loaded = load_modules(kModulesLoadFile);
   if (loaded > 0) log_line("loaded " + std::to_string(loaded) + " kernel modules");
   bring_up_loopback();
+  if (auto plan = cmdline_option("net"); !plan.empty()) configure_network(plan);
 }
 
 int open_agent_port(int timeout_ms) {

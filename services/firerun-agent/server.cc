@@ -462,6 +462,8 @@ Result<Exec> Server::spawn(std::uint32_t id, const ExecStart& start) {
     auto eq = kv.find('=');
     if (eq != std::string_view::npos) env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
+  // The unprivileged guest user cannot write root's home.
+  if (req.uid != 0 && env["HOME"] == "/root") env["HOME"] = "/tmp";
   for (const auto& [k, v] : req.env) env[k] = v;
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

@@ -32,6 +32,10 @@ struct RunArgs {
   std::string cwd = "/";
   bool forward_stdin = false;
   bool network = false;
+  std::vector<std::string> allow;  ///< egress allowlist; empty with --network = the public internet
+  std::vector<std::string> dns;
+  bool as_root = false;
+  bool no_jail = false;
   bool quiet = false;
   bool verbose = false;
   bool snapshot = false;
@@ -57,7 +61,12 @@ Result<Target> target_from(const RunArgs& a) {
   Target t;
   t.spec.vcpus = a.vcpus;
   t.spec.memory_mib = a.memory_mib;
-  t.spec.network = a.network;
+  t.spec.network = a.network || !a.allow.empty();
+  if (t.spec.network) {
+    t.spec.egress.allow = a.allow;
+    t.spec.egress.internet = a.allow.empty();
+    t.spec.egress.dns = a.dns;
+  }
   t.cache_root = a.cache.empty() ? image::default_cache_root() : std::filesystem::path(a.cache);
   if (!a.kernel.empty()) {
     if (a.snapshot) return make_error(Errc::invalid_argument, "--snapshot needs --image, not --kernel");
@@ -77,6 +86,7 @@ Result<ExecRequest> request_from(const RunArgs& a) {
   ExecRequest req;
   req.argv = a.argv;
   req.cwd = a.cwd;
+  if (a.as_root) req.uid = req.gid = 0;
   req.timeout = std::chrono::milliseconds(static_cast<long long>(a.timeout_s * 1000));
   for (const auto& kv : a.env) {
     auto eq = kv.find('=');
@@ -100,7 +110,13 @@ asio::awaitable<int> run_in_vm(const RunArgs& a, const Target& target, const Exe
   auto ex = co_await asio::this_coro::executor;
   std::string uri = a.backend;
   if (!a.accel.empty()) uri += std::string(uri.find('?') == std::string::npos ? ":///?" : "&") + "accel=" + a.accel;
-  auto backend = open_vm_backend(uri, ex);
+  JailOptions jail;
+  if (a.no_jail) {
+    jail.enabled = false;
+    std::fprintf(stderr, "firerun: warning: --no-jail: the VMM runs unconfined as uid %u with this process's privileges\n",
+                 static_cast<unsigned>(::geteuid()));
+  }
+  auto backend = open_vm_backend(uri, ex, jail);
   if (!backend) co_return report_error(backend.error());
   Result<std::unique_ptr<Vm>> vm = make_error(Errc::internal, "no VM");
   if (a.snapshot) {
@@ -149,10 +165,17 @@ void add_run_command(CLI::App& app, int& exit_code) {
   run->add_option("--vcpus", a->vcpus, "vCPUs")->capture_default_str();
   run->add_option("--memory", a->memory_mib, "Memory in MiB")->capture_default_str();
   run->add_option("--timeout", a->timeout_s, "Kill the command after this many seconds (0 = none)");
-  run->add_option("-e,--env", a->env, "Environment variable KEY=VALUE (repeatable)");
+  run->add_option("-e,--env", a->env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
   run->add_option("--cwd", a->cwd, "Working directory in the guest");
   run->add_flag("-i,--stdin", a->forward_stdin, "Send this process's stdin to the command");
-  run->add_flag("--network", a->network, "Give the guest a (user-mode NAT) network; off by default");
+  run->add_flag("--network", a->network,
+                "Give the guest a network to the public internet (never the host, link-local or private ranges); off by default");
+  run->add_option("--allow", a->allow,
+                  "Give the guest a network reaching only this CIDR or host name (repeatable; private ranges too)")
+      ->allow_extra_args(false);
+  run->add_option("--dns", a->dns, "Resolver for the guest's DNS (repeatable; default: the host's)")->allow_extra_args(false);
+  run->add_flag("--root", a->as_root, "Run the command as root in the guest (default: the unprivileged guest user)");
+  run->add_flag("--no-jail", a->no_jail, "Run the VMM unconfined (no uid, namespaces, cgroup): for hosts that cannot jail");
   run->add_flag("-q,--quiet", a->quiet, "Print only the command's own output");
   run->add_flag("-v,--verbose", a->verbose, "Print VM state changes");
   run->add_flag("--snapshot", a->snapshot,

@@ -466,6 +466,11 @@ Task<Result<scheduler::JobOutcome>> CiService::run(const scheduler::Job& job, sc
   spec.initrd = img->initrd;
   spec.kernel_cmdline = img->cmdline;
   spec.network = s.config.ci.network;
+  if (spec.network) {
+    spec.egress.allow = s.config.ci.network_allow;
+    spec.egress.internet = s.config.ci.network_allow.empty();
+    spec.egress.dns = s.config.ci.network_dns;
+  }
   spec.boot_timeout = std::chrono::milliseconds(s.config.boot_allowance_ms);
   Result<ExecResult> ran = make_error(Errc::cancelled, "runner not started");
   const std::int64_t received_ms = payload.received_ms;
@@ -474,6 +479,8 @@ Task<Result<scheduler::JobOutcome>> CiService::run(const scheduler::Job& job, sc
     provider.metrics->queue_to_vm.observe(double(now_ms() - received_ms) / 1000.0);
     ExecRequest mkdir;
     mkdir.argv = {"mkdir", "-p", "-m", "0700", std::string(ci::kGuestCredentialsDir)};
+    // Runners manage their own install directory and services: they run as root (docs/security.md).
+    mkdir.uid = mkdir.gid = 0;
     auto made = co_await vm.exec(mkdir);
     if (!made || made->exit_code.value_or(1) != 0) {
       ran = made ? Error(Errc::guest_failed, "mkdir " + std::string(ci::kGuestCredentialsDir) + " failed: " + made->stderr_data)
@@ -491,6 +498,7 @@ Task<Result<scheduler::JobOutcome>> CiService::run(const scheduler::Job& job, sc
     ExecRequest runner;
     runner.argv = lease->argv;
     runner.env = lease->env;
+    runner.uid = runner.gid = 0;
     runner.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(runner_deadline - Clock::now());
     runner.output_cap = 1u << 20;
     auto r = co_await vm.exec(runner);

@@ -258,6 +258,51 @@ std::vector<KeySpec> key_specs() {
                  c.ci.network = v == "true";
                  return {};
                }),
+      text_key("ci.network_allow",
+               [](Config& c, const std::string& v) -> Status {
+                 c.ci.network_allow = split_list(v);
+                 return {};
+               }),
+      text_key("ci.network_dns",
+               [](Config& c, const std::string& v) -> Status {
+                 c.ci.network_dns = split_list(v);
+                 return {};
+               }),
+      text_key("jail",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "off" && v != "on" && v != "false" && v != "true")
+                   return key_error("jail", "must be a mapping of jail settings, or 'off' (VMMs unconfined)");
+                 c.jail.enabled = v == "on" || v == "true";
+                 return {};
+               }),
+      text_key("jail.enabled",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "true" && v != "false") return key_error("jail.enabled", "must be true or false");
+                 c.jail.enabled = v == "true";
+                 return {};
+               }),
+      text_key("jail.uid_range",
+               [](Config& c, const std::string& v) -> Status {
+                 // "FIRST-LAST", inclusive
+                 auto dash = v.find('-');
+                 char* end = nullptr;
+                 unsigned long long first = std::strtoull(v.c_str(), &end, 10);
+                 unsigned long long last = dash == std::string::npos ? 0 : std::strtoull(v.c_str() + dash + 1, nullptr, 10);
+                 if (dash == std::string::npos || end != v.c_str() + dash || first == 0 || last < first || last > 0xfffffffeULL)
+                   return key_error("jail.uid_range", "must be FIRST-LAST (e.g. 900000-904095), not containing 0");
+                 c.jail.uid_first = static_cast<std::uint32_t>(first);
+                 c.jail.uid_count = static_cast<std::uint32_t>(last - first + 1);
+                 return {};
+               }),
+      text_key("jail.cgroup_parent", [](Config& c, const std::string& v) -> Status { c.jail.cgroup_parent = v; return {}; }),
+      text_key("jail.chroot_base", [](Config& c, const std::string& v) -> Status { c.jail.chroot_base = v; return {}; }),
+      text_key("jail.run_dir", [](Config& c, const std::string& v) -> Status { c.jail.run_dir = v; return {}; }),
+      uint_key("jail.memory_overhead_mib", [](Config& c, std::uint64_t n) { c.jail.memory_overhead_mib = n; }, true, 1u << 20),
+      uint_key("jail.pids_max", [](Config& c, std::uint64_t n) { c.jail.pids_max = static_cast<std::uint32_t>(n); }, false, 1u << 22),
+      real_key("jail.cpu_overhead", [](Config& c, double n) { c.jail.cpu_overhead = n; }, true),
+      uint_key("jail.max_open_files", [](Config& c, std::uint64_t n) { c.jail.max_open_files = n; }, false, 1u << 20),
+      text_key("jail.link_cidr", [](Config& c, const std::string& v) -> Status { c.jail.link_cidr = v; return {}; }),
+      text_key("jail.dns", [](Config& c, const std::string& v) -> Status { c.jail.dns = split_list(v); return {}; }),
       uint_key("ci.labels.default_cpu", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.vcpus = static_cast<std::uint32_t>(n); }, false, 256),
       uint_key("ci.labels.default_ram_gb", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.memory_gib = static_cast<std::uint32_t>(n); }, false, 4096),
       uint_key("ci.labels.default_disk_gb", [](Config& c, std::uint64_t n) { c.ci.labels.defaults.disk_gib = static_cast<std::uint32_t>(n); }, false, 65536),
@@ -340,6 +385,7 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
   } else if (!config.auth_token_file.empty()) {
     FIRERUN_TRY(config.auth_token, read_token_file(config.auth_token_file));
   }
+  FIRERUN_CHECK(validate(config.jail));
   if (config.ci.enabled()) FIRERUN_CHECK(add_context(ci::validate_label_policy(config.ci.labels), "ci.labels"));
   const Limits& l = config.limits;
   if (l.default_timeout_ms > l.max_timeout_ms)

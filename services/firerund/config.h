@@ -4,6 +4,7 @@
 
 #include "firerun/ci.h"
 #include "firerun/error.h"
+#include "firerun/jail.h"
 #include "firerun/scheduler.h"
 #include "fleet_config.h"
 
@@ -53,6 +54,11 @@ struct CiConfig {
   std::uint64_t housekeeping_interval_ms = 5ull * 60 * 1000;
   std::uint64_t max_resubmits = 2;            ///< new VMs for a job whose daemon died under it
   bool network = false;                       ///< runner VMs get a NIC (real runners need it)
+  /// Where runner VMs may connect: CIDRs / host names (your GitHub Enterprise
+  /// or GitLab host, a proxy); empty = the public internet. Never the host,
+  /// link-local (metadata) or private ranges unless listed.
+  std::vector<std::string> network_allow;
+  std::vector<std::string> network_dns;       ///< resolvers for runner VMs; empty = jail.dns / the host's
   bool enabled() const { return !providers.empty(); }
 };
 
@@ -77,6 +83,7 @@ struct Config {
   std::uint64_t shutdown_grace_ms = 30000;
   std::uint64_t boot_allowance_ms = 120000;    ///< added to the user timeouts for the job deadline
   FleetConfig fleet;                           ///< shared queue and spot watch (docs/fleet.md)
+  JailOptions jail;                            ///< containment of every VMM (docs/security.md)
   CiConfig ci;
 };
 

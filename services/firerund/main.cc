@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -59,6 +61,16 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(config.state_dir, fs_ec);
   if (fs_ec) {
     std::fprintf(stderr, "firerund: creating state_dir %s: %s\n", config.state_dir.c_str(), fs_ec.message().c_str());
+    return 1;
+  }
+
+  // Containment is checked before anything runs: a host that cannot jail is
+  // an error unless the operator said jail: off, which is loud at every start.
+  if (!config.jail.enabled) {
+    spdlog::warn("jail: off — VMMs run unconfined as uid {} with this daemon's privileges (docs/security.md)",
+                 static_cast<unsigned>(::geteuid()));
+  } else if (auto jailed = check_jail_support(config.jail); !jailed) {
+    std::fprintf(stderr, "firerund: %s\n", jailed.error().what().c_str());
     return 1;
   }
 

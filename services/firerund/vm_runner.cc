@@ -82,7 +82,7 @@ Task<Result<std::unique_ptr<Vm>>> fresh_vm(VmBackend& backend, const VmSpec& spe
 Task<Status> run_in_job_vm(const VmSpec& spec, const std::string& image_hash, const Config& config, Metrics& metrics,
                            scheduler::JobContext& ctx, asio::any_io_executor executor,
                            const std::function<Task<void>(Vm&)>& work) {
-  FIRERUN_CO_TRY(auto backend, open_vm_backend(config.backend, executor));
+  FIRERUN_CO_TRY(auto backend, open_vm_backend(config.backend, executor, config.jail));
   auto created = co_await fresh_vm(*backend, spec, image_hash, config);
   if (!created) co_return std::move(created).error();
   std::shared_ptr<Vm> vm = std::move(*created);

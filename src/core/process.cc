@@ -3,11 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -15,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -177,6 +181,43 @@ asio::awaitable<std::optional<ExitStatus>> ChildProcess::wait_for(std::chrono::m
 
 std::string ChildProcess::stderr_tail() const { return stderr_ ? stderr_->tail : std::string(); }
 
+namespace {
+
+/// What a child that failed before exec reports back through its exec pipe.
+struct ChildFailure {
+  int err = 0;
+  char stage[64] = {};
+};
+
+[[noreturn]] void child_fail(int fd, int err, const char* stage) noexcept {
+  ChildFailure f;
+  f.err = err;
+  for (std::size_t i = 0; stage && stage[i] && i + 1 < sizeof f.stage; ++i) f.stage[i] = stage[i];
+  (void)!::write(fd, &f, sizeof f);
+  ::_exit(127);
+}
+
+/// Closes every descriptor from 3 up except those in `keep` (sorted).
+void close_all_except(const std::vector<int>& keep) noexcept {
+  unsigned from = 3;
+  for (int k : keep) {
+    if (k < 0 || static_cast<unsigned>(k) < from) continue;
+    if (static_cast<unsigned>(k) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(k) - 1, 0);
+    from = static_cast<unsigned>(k) + 1;
+  }
+  ::syscall(SYS_close_range, from, ~0u, 0);
+}
+
+/// A fork(), or a clone() into new namespaces: the child continues on a copy of
+/// this stack, as with fork.
+pid_t fork_into(int namespaces) {
+  if (namespaces == 0) return ::fork();
+  return static_cast<pid_t>(::syscall(SYS_clone, static_cast<unsigned long>(namespaces) | SIGCHLD, nullptr, nullptr,
+                                      nullptr, nullptr));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(asio::any_io_executor ex, const SpawnOptions& opts) {
   if (opts.argv.empty()) return make_error(Errc::invalid_argument, "spawn: empty argv");
   FIRERUN_TRY(std::string exe, find_executable(opts.argv[0]));
@@ -186,25 +227,56 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(asio::any_io_executor 
   std::vector<char*> argv;
   for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
 
   int err_pipe[2] = {-1, -1};
   if (opts.capture_stderr && ::pipe2(err_pipe, O_CLOEXEC) != 0) return errno_error("pipe2");
-  int exec_pipe[2];  // reports exec failure (errno) back to the parent
+  int exec_pipe[2];  // reports a failure before exec (stage + errno) back to the parent
   if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return errno_error("pipe2");
+  int sync_pipe[2];  // the parent's go-ahead; its EOF means the parent is gone
+  if (::pipe2(sync_pipe, O_CLOEXEC) != 0) return errno_error("pipe2");
   UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]), exec_read(exec_pipe[0]), exec_write(exec_pipe[1]);
+  UniqueFd sync_read(sync_pipe[0]), sync_write(sync_pipe[1]);
+  std::vector<int> keep = opts.inherit_fds;
+  keep.push_back(exec_write.get());
+  keep.push_back(sync_read.get());
+  std::sort(keep.begin(), keep.end());
   const pid_t parent = ::getpid();
+  const bool new_pid_ns = (opts.namespaces & CLONE_NEWPID) != 0;
 
-  pid_t pid = ::fork();
-  if (pid < 0) return errno_error("fork");
+  pid_t pid = fork_into(opts.namespaces);
+  if (pid < 0) return errno_error(opts.namespaces ? "clone (new namespaces)" : "fork");
   if (pid == 0) {
     // Child. Die with the parent, even if it is SIGKILLed.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
+    // In a new pid namespace the parent is outside it and getppid() is 0.
+    if (!new_pid_ns && ::getppid() != parent) ::_exit(127);
     ::setsid();
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 0);
-    ::dup2(devnull, 1);
+    ::dup2(opts.stdout_fd >= 0 ? opts.stdout_fd : devnull, 1);
     ::dup2(err_write ? err_write.get() : devnull, 2);
+    if (devnull > 2) ::close(devnull);
+    char go = 0;
+    ssize_t got;
+    do {
+      got = ::read(sync_read.get(), &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1) ::_exit(127);  // the parent gave up on us
+    if (opts.enter_netns_fd >= 0 && ::setns(opts.enter_netns_fd, CLONE_NEWNET) != 0)
+      child_fail(exec_write.get(), errno, "entering the network namespace");
+    if (opts.setup) {
+      const char* stage = "setup";
+      if (int err = opts.setup->run(&stage); err != 0) child_fail(exec_write.get(), err, stage);
+      // Changing credentials clears the parent-death signal: set it again, then
+      // make sure the parent did not die in between (its end of the pipe).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      pollfd lifeline{sync_read.get(), POLLIN, 0};
+      if (::poll(&lifeline, 1, 0) > 0 && (lifeline.revents & (POLLHUP | POLLERR))) ::_exit(127);
+    }
+    close_all_except(keep);
     for (int fd : opts.inherit_fds) {
       int flags = ::fcntl(fd, F_GETFD);
       ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
@@ -212,35 +284,75 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(asio::any_io_executor 
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(exe.c_str(), argv.data());
-    int e = errno;
-    (void)!::write(exec_write.get(), &e, sizeof e);
-    ::_exit(127);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    child_fail(exec_write.get(), errno, "exec");
   }
 
   exec_write = UniqueFd();
   err_write = UniqueFd();
-  int child_errno = 0;
-  ssize_t n;
-  do {
-    n = ::read(exec_read.get(), &child_errno, sizeof child_errno);
-  } while (n < 0 && errno == EINTR);
-  if (n == sizeof child_errno) {
-    int st;
-    ::waitpid(pid, &st, 0);
-    errno = child_errno;
-    return errno_error("exec " + exe);
-  }
-  UniqueFd pidfd(pidfd_open(pid));
-  if (!pidfd) {
-    auto e = errno_error("pidfd_open");
+  sync_read = UniqueFd();
+  auto abandon = [&](Error e) -> Error {
     ::kill(pid, SIGKILL);
     int st;
     ::waitpid(pid, &st, 0);
     return e;
+  };
+  if (opts.before_exec)
+    if (auto prepared = opts.before_exec(pid); !prepared) return abandon(std::move(prepared).error());
+  const char go = 1;
+  if (::write(sync_write.get(), &go, 1) != 1) return abandon(errno_error("releasing the child"));
+
+  ChildFailure failure;
+  ssize_t n;
+  do {
+    n = ::read(exec_read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  sync_write = UniqueFd();
+  if (n == sizeof failure) {
+    int st;
+    ::waitpid(pid, &st, 0);
+    errno = failure.err;
+    std::string stage(failure.stage);
+    return errno_error(stage == "exec" ? "exec " + exe : "starting " + exe + ": " + stage);
   }
+  UniqueFd pidfd(pidfd_open(pid));
+  if (!pidfd) return abandon(errno_error("pidfd_open"));
   return std::unique_ptr<ChildProcess>(
       new ChildProcess(ex, pid, std::move(pidfd), std::move(err_read), opts.stderr_cap));
+}
+
+Result<std::string> run_to_completion(const SpawnOptions& opts, std::chrono::milliseconds timeout) {
+  if (opts.argv.empty()) return make_error(Errc::invalid_argument, "run: empty argv");
+  int out_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return errno_error("pipe2");
+  UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  SpawnOptions o = opts;
+  o.stdout_fd = out_write.get();
+  asio::io_context io;
+  FIRERUN_TRY(auto child, ChildProcess::spawn(io.get_executor(), o));
+  out_write = UniqueFd();
+  std::string out;
+  asio::posix::stream_descriptor reader(io, out_read.release());
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    char buf[4096];
+    for (;;) {
+      auto [ec, n] = co_await reader.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+      out.append(buf, n);
+      if (ec || out.size() > (16u << 20)) break;
+    }
+  }, asio::detached);
+  std::optional<ExitStatus> status;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    status = co_await child->wait_for(timeout);
+    if (!status) reader.close();
+  }, asio::detached);
+  io.run();
+  const std::string what = "'" + opts.argv[0] + (opts.argv.size() > 1 ? " " + opts.argv[1] : std::string()) + "'";
+  if (!status) return make_error(Errc::timeout, what + " did not finish within " + std::to_string(timeout.count()) + " ms");
+  if (status->code == 0) return out;
+  std::string err = child->stderr_tail();
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  return make_error(Errc::io, what + " " + status->describe() + (err.empty() ? "" : ": " + err));
 }
 
 }  // namespace firerun::detail

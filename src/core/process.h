@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <chrono>
 #include <optional>
@@ -39,12 +40,33 @@ class UniqueFd {
 /// A connected AF_UNIX stream socketpair, both ends close-on-exec.
 Result<std::pair<UniqueFd, UniqueFd>> make_socketpair();
 
+/// Work done in the child between fork and exec (mounts, cgroup, dropping
+/// privileges). Runs after fork in a possibly multithreaded parent: run() must
+/// be async-signal-safe (system calls only; no allocation, no locks).
+class ChildSetup {
+ public:
+  virtual ~ChildSetup() = default;
+  /// 0 on success, else an errno value with `stage` naming the failed step.
+  virtual int run(const char** stage) const noexcept = 0;
+};
+
 struct SpawnOptions {
   std::vector<std::string> argv;  ///< argv[0] must be a path or be found in PATH
-  /// Descriptors the child inherits at the same numbers (others are closed on exec).
+  /// Descriptors the child inherits at the same numbers; every other one is closed.
   std::vector<int> inherit_fds;
   bool capture_stderr = true;     ///< keep the last stderr_cap bytes for error messages
   std::size_t stderr_cap = 64 * 1024;
+  /// The child's whole environment ("K=V"); the parent's is never passed on.
+  std::vector<std::string> env;
+  /// CLONE_NEW* flags: the child starts in these new namespaces.
+  int namespaces = 0;
+  /// Enter this network namespace (an open /proc/<pid>/ns/net) before exec.
+  int enter_netns_fd = -1;
+  /// Runs in the parent once the child exists (in its namespaces) and before it
+  /// continues: e.g. wiring its network namespace. An error kills the child.
+  std::function<Status(pid_t)> before_exec;
+  const ChildSetup* setup = nullptr;  ///< runs in the child last before exec
+  int stdout_fd = -1;                 ///< the child's stdout (default /dev/null)
 };
 
 /// How a child ended.
@@ -86,6 +108,10 @@ class ChildProcess {
   std::shared_ptr<StderrPump> stderr_;
   std::optional<ExitStatus> status_;
 };
+
+/// Runs a short helper command to completion (blocking) and returns its stdout;
+/// a non-zero exit is an error carrying its stderr.
+Result<std::string> run_to_completion(const SpawnOptions& opts, std::chrono::milliseconds timeout);
 
 /// Finds an executable in PATH (or checks an explicit path).
 Result<std::string> find_executable(const std::string& name);

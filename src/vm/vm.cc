@@ -1,6 +1,7 @@
 #include "firerun/vm.h"
 
 #include "agent/agent_client.h"
+#include "jail/jail.h"
 #include "vm/builtin_backends.h"
 
 #include <atomic>
@@ -28,6 +29,7 @@ const char* to_string(VmExit::Reason r) noexcept {
     case VmExit::Reason::guest_panic: return "guest_panic";
     case VmExit::Reason::vmm_crashed: return "vmm_crashed";
     case VmExit::Reason::boot_failed: return "boot_failed";
+    case VmExit::Reason::resource_limit: return "resource_limit";
   }
   return "unknown";
 }
@@ -69,19 +71,36 @@ Status validate(const VmSpec& spec) {
   if (spec.console_log_cap < 4096)
     return make_error(Errc::invalid_argument, "console_log_cap: must be at least 4096 bytes");
   if (spec.boot_timeout.count() <= 0) return make_error(Errc::invalid_argument, "boot_timeout: must be positive");
+  if (spec.network) FIRERUN_CHECK(jail::validate_egress(spec.egress));
+  else if (spec.egress.internet || !spec.egress.allow.empty())
+    return make_error(Errc::invalid_argument, "egress: the VM has no network (set network to give it one)");
   for (char c : spec.name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
       return make_error(Errc::invalid_argument, "name: only letters, digits, '-', '_' and '.' are allowed");
   return {};
 }
 
-Vm::Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor)
-    : id_(spec.name.empty() ? generate_vm_id() : spec.name), spec_(std::move(spec)), executor_(std::move(executor)) {
+Vm::Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor, JailOptions jail)
+    : id_(spec.name.empty() ? generate_vm_id() : spec.name),
+      spec_(std::move(spec)),
+      executor_(std::move(executor)),
+      jail_options_(std::move(jail)) {
   spec_.name = id_;
   info_.backend = std::move(backend);
 }
 
+// Backends destroy their VMM process in their own destructor, before the jail
+// (cgroup, uid lease) is released here.
 Vm::~Vm() = default;
+
+Result<jail::Jail*> Vm::vmm_jail() {
+  if (!jail_) {
+    FIRERUN_TRY(jail_, jail::Jail::create(jail_options_, id_, spec_));
+    info_.jailed = jail_->enabled();
+    info_.vmm_uid = jail_->uid();
+  }
+  return jail_.get();
+}
 
 void Vm::on_event(std::function<void(const VmEvent&)> handler) { handlers_.push_back(std::move(handler)); }
 
@@ -144,6 +163,10 @@ Task<Result<VmExit>> Vm::wait() {
   if (exit_) co_return *exit_;
   if (state_ == VmState::created) co_return in_context(make_error(Errc::bad_state, "the VM was never started"), "wait");
   VmExit exit = co_await do_wait();
+  // A VMM the kernel killed for its cgroup limits is reported as such,
+  // whatever the backend saw (usually "killed by signal 9").
+  if (jail_ && exit.reason != VmExit::Reason::killed && exit.reason != VmExit::Reason::stopped)
+    if (auto limit = jail_->limit_hit(); !limit.empty()) exit = {VmExit::Reason::resource_limit, limit};
   if (!exit_) {
     exit_ = exit;
     // Close, don't destroy: an exec may still be suspended inside the client
@@ -243,9 +266,13 @@ Registry<VmBackendFactory>& vm_backends() {
   return *registry;
 }
 
-Result<std::shared_ptr<VmBackend>> open_vm_backend(std::string_view uri, boost::asio::any_io_executor executor) {
+Result<std::shared_ptr<VmBackend>> open_vm_backend(std::string_view uri, boost::asio::any_io_executor executor,
+                                                   const JailOptions& jail) {
   FIRERUN_TRY(auto factory, vm_backends().find(uri));
-  return add_context(factory->make(uri, std::move(executor)), "opening VM backend '" + std::string(uri) + "'");
+  const std::string where = "opening VM backend '" + std::string(uri) + "'";
+  FIRERUN_CHECK(add_context(validate(jail), where));
+  FIRERUN_CHECK(add_context(check_jail_support(jail), where));
+  return add_context(factory->make(uri, std::move(executor), jail), where);
 }
 
 }  // namespace firerun

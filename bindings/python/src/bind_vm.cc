@@ -241,7 +241,7 @@ void bind_vm(py::module_& m) {
           },
           py::arg("argv"), py::kw_only(), py::arg("stdin") = py::none(),
           py::arg("env") = std::map<std::string, std::string>{}, py::arg("cwd") = "/", py::arg("timeout") = py::none(),
-          py::arg("uid") = 0, py::arg("gid") = 0, py::arg("output_cap") = kDefaultOutputCap,
+          py::arg("uid") = kGuestUserId, py::arg("gid") = kGuestUserId, py::arg("output_cap") = kDefaultOutputCap,
           py::arg("on_stdout") = py::none(), py::arg("on_stderr") = py::none(),
           "Runs argv in the guest and waits for it. `stdin` (bytes/str) is sent then closed;\n"
           "`timeout` in seconds (None = no limit) kills the program and sets timed_out.\n"

@@ -47,6 +47,12 @@ std::string base_kernel_cmdline(const QemuOptions& options, const AccelChoice& a
   return cmdline;
 }
 
+std::string guest_network_cmdline() {
+  // User-mode networking's fixed plan: the agent configures eth0 from this at
+  // boot, so there is no DHCP wait. Not a secret.
+  return "firerun.net=10.0.2.15/24,10.0.2.2,10.0.2.3,1500";
+}
+
 std::vector<std::string> build_qemu_argv(const QemuOptions& options, const VmSpec& spec, const AccelChoice& accel,
                                          const ChannelFds& fds) {
   const Transport t = transport_for(options.machine);
@@ -64,6 +70,7 @@ std::vector<std::string> build_qemu_argv(const QemuOptions& options, const VmSpe
 
   std::string cmdline = base_kernel_cmdline(options, accel);
   if (spec.root_drive) cmdline += std::string(" root=/dev/vda") + (spec.root_drive->read_only ? " ro" : " rw");
+  if (spec.network) cmdline += " " + guest_network_cmdline();
   if (!spec.kernel_cmdline.empty()) cmdline += " " + spec.kernel_cmdline;
   a.insert(a.end(), {"-append", cmdline});
 
@@ -83,7 +90,7 @@ std::vector<std::string> build_qemu_argv(const QemuOptions& options, const VmSpe
                        "-device", std::string(t.blk) + ",drive=" + id});
   }
   if (spec.network)
-    a.insert(a.end(), {"-netdev", "user,id=net0", "-device", std::string(t.net) + ",netdev=net0"});
+    a.insert(a.end(), {"-netdev", "user,id=net0,ipv6=off", "-device", std::string(t.net) + ",netdev=net0"});
   if (fds.incoming >= 0) a.insert(a.end(), {"-incoming", "fd:" + std::to_string(fds.incoming)});
   if (options.sandbox)
     a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});

@@ -25,6 +25,9 @@ inline constexpr const char* kAgentPortName = "org.firerun.agent.0";
 /// The kernel command line firerun always uses, before VmSpec::kernel_cmdline.
 std::string base_kernel_cmdline(const QemuOptions& options, const AccelChoice& accel);
 
+/// The kernel parameter telling the agent how to configure the guest NIC.
+std::string guest_network_cmdline();
+
 /// Full argv (argv[0] = options.binary). Spec must already be validated.
 std::vector<std::string> build_qemu_argv(const QemuOptions& options, const VmSpec& spec, const AccelChoice& accel,
                                          const ChannelFds& fds);

@@ -48,11 +48,12 @@ BackendInfo qemu_info() {
 
 class QemuBackend final : public VmBackend {
  public:
-  QemuBackend(QemuOptions options, boost::asio::any_io_executor ex) : options_(std::move(options)), ex_(std::move(ex)) {}
+  QemuBackend(QemuOptions options, boost::asio::any_io_executor ex, JailOptions jail)
+      : options_(std::move(options)), ex_(std::move(ex)), jail_(std::move(jail)) {}
   BackendInfo info() const override { return qemu_info(); }
   Result<std::unique_ptr<Vm>> create(VmSpec spec) override {
     FIRERUN_CHECK(add_context(validate(spec), "invalid VM spec"));
-    return std::unique_ptr<Vm>(new QemuVm(std::move(spec), options_, ex_));
+    return std::unique_ptr<Vm>(new QemuVm(std::move(spec), options_, ex_, jail_));
   }
 
   Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot) override {
@@ -64,7 +65,7 @@ class QemuBackend final : public VmBackend {
       return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken under " +
                                                     snapshot.accelerator + " but this backend uses " + accel.name);
     FIRERUN_CHECK(add_context(validate(snapshot.spec), "snapshot " + snapshot.dir.string()));
-    return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_));
+    return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_, jail_));
   }
 
   Result<std::string> snapshot_compat_key() const override {
@@ -81,16 +82,18 @@ class QemuBackend final : public VmBackend {
  private:
   QemuOptions options_;
   boost::asio::any_io_executor ex_;
+  JailOptions jail_;
 };
 
 class QemuBackendFactory final : public VmBackendFactory {
  public:
   BackendInfo info() const override { return qemu_info(); }
-  Result<std::shared_ptr<VmBackend>> make(std::string_view uri, boost::asio::any_io_executor ex) const override {
+  Result<std::shared_ptr<VmBackend>> make(std::string_view uri, boost::asio::any_io_executor ex,
+                                          const JailOptions& jail) const override {
     FIRERUN_TRY(auto options, QemuOptions::from_uri(uri));
     if (auto found = ::firerun::detail::find_executable(options.binary); !found)
       return std::move(found).error().with_context("QEMU binary (install qemu-system-x86 or set binary=)");
-    return std::shared_ptr<VmBackend>(std::make_shared<QemuBackend>(std::move(options), std::move(ex)));
+    return std::shared_ptr<VmBackend>(std::make_shared<QemuBackend>(std::move(options), std::move(ex), jail));
   }
 };
 

@@ -1,5 +1,7 @@
 #include "vm/qemu/persist.h"
 
+#include "core/process.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -7,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,31 +23,6 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-// A private 0700 directory for the migration socket. QEMU 7.2 cannot migrate
-// into a file and its seccomp sandbox forbids exec:, so the stream arrives on
-// a Unix socket that exists only until QEMU has connected.
-class TempSocketDir {
- public:
-  static Result<TempSocketDir> make() {
-    std::string tmpl = (fs::temp_directory_path() / "firerun-mig-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return make_error(Errc::io, "mkdtemp " + tmpl + ": " + std::strerror(errno));
-    return TempSocketDir(tmpl);
-  }
-  TempSocketDir(TempSocketDir&& o) noexcept : dir_(std::move(o.dir_)) { o.dir_.clear(); }
-  ~TempSocketDir() { remove(); }
-  fs::path socket() const { return dir_ / "migration.sock"; }
-  void remove() noexcept {
-    if (dir_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-    dir_.clear();
-  }
-
- private:
-  explicit TempSocketDir(fs::path dir) : dir_(std::move(dir)) {}
-  fs::path dir_;
-};
 
 Result<std::string> migration_status(const boost::json::value& v) {
   if (auto* o = v.if_object())
@@ -66,61 +44,28 @@ asio::awaitable<Result<std::uint64_t>> save_state(QmpClient& qmp, const fs::path
   auto params = co_await qmp.execute("migrate-set-parameters", std::move(unthrottled));
   if (!params) co_return params.error();
 
-  FIRERUN_CO_TRY(auto dir, TempSocketDir::make());
-  local::acceptor acceptor(ex);
-  boost::system::error_code ec;
-  acceptor.open(local(), ec);
-  if (!ec) acceptor.bind(local::endpoint(dir.socket().string()), ec);
-  if (!ec) acceptor.listen(1, ec);
-  if (ec) co_return Error(ec, "listening on " + dir.socket().string());
-
-  boost::json::object target{{"uri", "unix:" + dir.socket().string()}};
+  // QEMU writes the state straight into the file through a descriptor we pass
+  // it, so a jailed VMM needs no path to (or permission on) the snapshot dir.
+  ::firerun::detail::UniqueFd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out) co_return make_error(Errc::io, "cannot create " + file.string() + ": " + std::strerror(errno));
+  boost::json::object fd_name{{"fdname", "firerun-snapshot"}};
+  auto passed = co_await qmp.execute_with_fd("getfd", std::move(fd_name), out.get());
+  if (!passed) co_return passed.error();
+  boost::json::object target{{"uri", "fd:firerun-snapshot"}};
   auto started = co_await qmp.execute("migrate", std::move(target));
   if (!started) co_return started.error();
-
-  // Bound the whole transfer: on expiry the sockets are closed, which ends
-  // the pending accept/read with an error.
-  local::socket stream(ex);
-  asio::steady_timer timer(ex, until);
-  bool expired = false;
-  timer.async_wait([&](boost::system::error_code e) {
-    if (e) return;
-    expired = true;
-    acceptor.close();
-    stream.close();
-  });
-  auto [aec] = co_await acceptor.async_accept(stream, use_tuple);
-  dir.remove();
-  if (aec) {
-    timer.cancel();
-    co_return Error(expired ? make_error_code(Errc::timeout) : aec, "QEMU did not connect its migration stream");
-  }
-
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) co_return make_error(Errc::io, "cannot create " + file.string());
-  std::uint64_t total = 0;
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), use_tuple);
-    if (n) {
-      out.write(buf.data(), static_cast<std::streamsize>(n));
-      total += n;
-    }
-    if (rec == asio::error::eof) break;
-    if (rec) {
-      timer.cancel();
-      co_return Error(expired ? make_error_code(Errc::timeout) : rec, "reading the migration stream");
-    }
-  }
-  timer.cancel();
-  if (!out.flush()) co_return make_error(Errc::io, "writing " + file.string());
 
   // The stream ended; QEMU reports the outcome.
   for (;;) {
     auto info = co_await qmp.execute("query-migrate");
     if (!info) co_return info.error();
     FIRERUN_CO_TRY(auto status, migration_status(*info));
-    if (status == "completed") co_return total;
+    if (status == "completed") {
+      if (::fsync(out.get()) != 0) co_return make_error(Errc::io, "syncing " + file.string() + ": " + std::strerror(errno));
+      struct stat st {};
+      if (::fstat(out.get(), &st) != 0) co_return make_error(Errc::io, "stat " + file.string() + ": " + std::strerror(errno));
+      co_return static_cast<std::uint64_t>(st.st_size);
+    }
     if (status == "failed" || status == "cancelled") {
       std::string why;
       if (auto* o = info->if_object())

@@ -1,6 +1,7 @@
 #include "vm/qemu/qemu_vm.h"
 
 #include "agent/agent_client.h"
+#include "jail/jail.h"
 #include "vm/qemu/accel.h"
 #include "vm/qemu/argv_builder.h"
 #include "vm/qemu/persist.h"
@@ -64,11 +65,11 @@ std::string last_lines(const std::string& text, std::size_t n) {
 
 }  // namespace
 
-QemuVm::QemuVm(VmSpec spec, QemuOptions options, asio::any_io_executor executor)
-    : Vm("qemu", std::move(spec), std::move(executor)), options_(std::move(options)) {}
+QemuVm::QemuVm(VmSpec spec, QemuOptions options, asio::any_io_executor executor, JailOptions jail)
+    : Vm("qemu", std::move(spec), std::move(executor), std::move(jail)), options_(std::move(options)) {}
 
-QemuVm::QemuVm(const Snapshot& snapshot, QemuOptions options, asio::any_io_executor executor)
-    : Vm("qemu", snapshot.spec, std::move(executor)), options_(std::move(options)), restore_from_(snapshot) {
+QemuVm::QemuVm(const Snapshot& snapshot, QemuOptions options, asio::any_io_executor executor, JailOptions jail)
+    : Vm("qemu", snapshot.spec, std::move(executor), std::move(jail)), options_(std::move(options)), restore_from_(snapshot) {
   options_.machine = snapshot.machine;
   options_.accel = snapshot.accelerator;
 }
@@ -105,10 +106,11 @@ Task<Status> QemuVm::launch() {
   }
 
   ::firerun::detail::SpawnOptions opts;
-  opts.argv = build_qemu_argv(options_, spec(), accel, fds);
+  FIRERUN_CO_TRY(opts.argv, jailed_argv(accel, fds));
   opts.inherit_fds = {fds.console, fds.agent, fds.qmp};
   if (fds.incoming >= 0) opts.inherit_fds.push_back(fds.incoming);
-  FIRERUN_CO_TRY(process_, ::firerun::detail::ChildProcess::spawn(executor(), opts));
+  FIRERUN_CO_TRY(auto* jail, vmm_jail());
+  FIRERUN_CO_TRY(process_, jail->spawn(executor(), opts));
   info_.vmm_pid = process_->pid();
   // Our copies of QEMU's ends close now, so QEMU exiting means EOF on ours.
   console_pair.second = {};
@@ -135,6 +137,29 @@ Task<Status> QemuVm::launch() {
   auto agent = std::make_unique<agent::AgentClient>(
       local_socket(ex, asio::local::stream_protocol(), agent_pair.first.release()));
   co_return co_await connect_agent(std::move(agent));
+}
+
+// QEMU reads its firmware, option ROMs and accelerator modules from these
+// (Debian's layout; the ROMs in /usr/share/qemu are symlinks into the others).
+const std::vector<std::filesystem::path>& qemu_data_dirs() {
+  static const std::vector<std::filesystem::path> dirs = {
+      "/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu", "/usr/share/qboot", "/usr/lib/x86_64-linux-gnu/qemu"};
+  return dirs;
+}
+
+Result<std::vector<std::string>> QemuVm::jailed_argv(const AccelChoice& accel, const ChannelFds& fds) {
+  FIRERUN_TRY(auto* jail, vmm_jail());
+  VmSpec seen = spec();
+  seen.kernel = jail->expose_file(seen.kernel);
+  if (!seen.initrd.empty()) seen.initrd = jail->expose_file(seen.initrd);
+  if (seen.root_drive) seen.root_drive->path = jail->expose_file(seen.root_drive->path, !seen.root_drive->read_only);
+  for (auto& d : seen.drives) d.path = jail->expose_file(d.path, !d.read_only);
+  QemuOptions options = options_;
+  FIRERUN_TRY(options.binary, jail->expose_executable(options_.binary, qemu_data_dirs()));
+  FIRERUN_CHECK(jail->expose_device("/dev/null"));
+  FIRERUN_CHECK(jail->expose_device("/dev/urandom"));
+  if (accel.name == "kvm") FIRERUN_CHECK(jail->expose_device("/dev/kvm"));
+  return build_qemu_argv(options, seen, accel, fds);
 }
 
 Task<Status> QemuVm::connect_agent(std::unique_ptr<agent::AgentClient> agent) {

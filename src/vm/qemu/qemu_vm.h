@@ -5,6 +5,8 @@
 #include "core/process.h"
 #include "firerun/vm.h"
 #include "firerun/vm/qemu.h"
+#include "vm/qemu/accel.h"
+#include "vm/qemu/argv_builder.h"
 
 #include <memory>
 
@@ -19,9 +21,9 @@ struct ConsoleCapture;
 
 class QemuVm final : public Vm {
  public:
-  QemuVm(VmSpec spec, QemuOptions options, boost::asio::any_io_executor executor);
+  QemuVm(VmSpec spec, QemuOptions options, boost::asio::any_io_executor executor, JailOptions jail);
   /// A VM whose start() restores `snapshot` instead of booting.
-  QemuVm(const Snapshot& snapshot, QemuOptions options, boost::asio::any_io_executor executor);
+  QemuVm(const Snapshot& snapshot, QemuOptions options, boost::asio::any_io_executor executor, JailOptions jail);
   ~QemuVm() override;
 
  protected:
@@ -36,6 +38,8 @@ class QemuVm final : public Vm {
 
  private:
   Task<Status> launch();
+  /// The command line, with every path as the jailed VMM sees it.
+  Result<std::vector<std::string>> jailed_argv(const AccelChoice& accel, const ChannelFds& fds);
   Task<Status> connect_agent(std::unique_ptr<agent::AgentClient> agent);
   Error boot_failure(std::string what);
   VmExit classify_exit(const ::firerun::detail::ExitStatus& status) const;

@@ -1,5 +1,13 @@
 #include "vm/qemu/qmp_client.h"
 
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read_until.hpp>
@@ -48,7 +56,11 @@ struct QmpClientState {
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, std::shared_ptr<PendingCommand>> pending;
 
-  std::deque<std::string> outbox;
+  struct Outgoing {
+    std::string line;
+    std::shared_ptr<::firerun::detail::UniqueFd> fd;  ///< passed along with the line (SCM_RIGHTS)
+  };
+  std::deque<Outgoing> outbox;
   Timer writer_wake;
 
   std::deque<QmpEvent> events;
@@ -245,6 +257,37 @@ awaitable<void> read_loop(StatePtr s) {
   }
 }
 
+/// Sends `line` with `fd` attached (QMP getfd); the line is short enough to
+/// go in one sendmsg once the socket is writable.
+awaitable<boost::system::error_code> send_with_fd(QmpClient::Socket& socket, const std::string& line, int fd) {
+  std::size_t sent = 0;
+  while (sent < line.size()) {
+    msghdr msg{};
+    iovec iov{const_cast<char*>(line.data() + sent), line.size() - sent};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (sent == 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    ssize_t n = ::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      auto [ec] = co_await socket.async_wait(asio::socket_base::wait_write, asio::as_tuple(use_awaitable));
+      if (ec) co_return ec;
+      continue;
+    }
+    if (n < 0) co_return boost::system::error_code(errno, boost::system::system_category());
+    sent += static_cast<std::size_t>(n);
+  }
+  co_return boost::system::error_code{};
+}
+
 awaitable<void> write_loop(StatePtr s) {
   while (!s->ended) {
     if (s->outbox.empty()) {
@@ -252,9 +295,15 @@ awaitable<void> write_loop(StatePtr s) {
       co_await s->writer_wake.async_wait(asio::as_tuple(use_awaitable));
       continue;
     }
-    std::string line = std::move(s->outbox.front());
+    auto out = std::move(s->outbox.front());
     s->outbox.pop_front();
-    auto [ec, written] = co_await asio::async_write(s->socket, asio::buffer(line), asio::as_tuple(use_awaitable));
+    boost::system::error_code ec;
+    if (out.fd) {
+      ec = co_await send_with_fd(s->socket, out.line, out.fd->get());
+    } else {
+      auto [wec, written] = co_await asio::async_write(s->socket, asio::buffer(out.line), asio::as_tuple(use_awaitable));
+      ec = wec;
+    }
     if (ec) {
       end_connection(*s, socket_error(ec, "writing to"), false);
       co_return;
@@ -281,7 +330,7 @@ auto fail_connection_on_exception(StatePtr s, const char* loop) {
 Error detached_client_error() { return Error(Errc::bad_state, "QMP client was moved from"); }
 
 awaitable<Result<json::value>> execute_command(StatePtr s, std::string command, json::object args, milliseconds deadline,
-                                               bool negotiating) {
+                                               bool negotiating, std::shared_ptr<::firerun::detail::UniqueFd> fd = {}) {
   if (!s) co_return detached_client_error();
   if (s->ended) co_return Error(s->end_reason).with_context(command_context(command));
   if (!s->ready && !negotiating)
@@ -295,7 +344,7 @@ awaitable<Result<json::value>> execute_command(StatePtr s, std::string command, 
   auto pending = std::make_shared<detail::PendingCommand>();
   pending->command = command;
   s->pending.emplace(id, pending);
-  s->outbox.push_back(std::move(line));
+  s->outbox.push_back({std::move(line), std::move(fd)});
   s->writer_wake.cancel();
 
   const auto until = Clock::now() + deadline;
@@ -399,6 +448,17 @@ awaitable<Result<QmpGreeting>> QmpClient::handshake(milliseconds deadline) { ret
 
 awaitable<Result<json::value>> QmpClient::execute(std::string_view command, json::object args, milliseconds deadline) {
   return execute_command(state_, std::string(command), std::move(args), deadline, /*negotiating=*/false);
+}
+
+awaitable<Result<json::value>> QmpClient::execute_with_fd(std::string_view command, boost::json::object args, int fd,
+                                                          milliseconds deadline) {
+  auto owned = std::make_shared<::firerun::detail::UniqueFd>(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!*owned) {
+    return [](std::string c) -> awaitable<Result<json::value>> {
+      co_return Error(Errc::io, "duplicating a descriptor for QMP " + c + ": " + std::strerror(errno));
+    }(std::string(command));
+  }
+  return execute_command(state_, std::string(command), std::move(args), deadline, /*negotiating=*/false, std::move(owned));
 }
 
 void QmpClient::on_event(EventHandler handler) {

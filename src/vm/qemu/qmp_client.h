@@ -67,6 +67,12 @@ class QmpClient {
       std::string_view command, boost::json::object args = {},
       std::chrono::milliseconds deadline = kQmpDefaultDeadline);
 
+  /// Like execute(), with `fd` passed to QEMU alongside (SCM_RIGHTS), as
+  /// "getfd" and "add-fd" expect; the caller keeps its own `fd`.
+  boost::asio::awaitable<Result<boost::json::value>> execute_with_fd(
+      std::string_view command, boost::json::object args, int fd,
+      std::chrono::milliseconds deadline = kQmpDefaultDeadline);
+
   /// Sends every future event to `handler` (called on the reader, in arrival
   /// order; must not block). Events buffered so far are handed over first, in
   /// order, before this returns. Pass nullptr to buffer for next_event() again.
