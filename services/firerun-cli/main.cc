@@ -1,6 +1,7 @@
 // firerun: run a command in a fresh microVM, build images, list backends.
 #include "cli.h"
 #include "firerun/version.h"
+#include "firerun/jail.h"
 #include "firerun/vm.h"
 
 #include <cstdio>
@@ -25,6 +26,16 @@ int main(int argc, char** argv) {
       std::printf("%-18s %-13s requires=%-20s %s\n", b.name.c_str(), b.status.c_str(), req.c_str(),
                   b.description.c_str());
     }
+  });
+
+  auto* doctor = app.add_subcommand("doctor", "What this host supports for running jailed microVMs, and what firerun will use");
+  doctor->callback([&exit_code] {
+    bool all_ok = true;
+    for (const auto& check : check_host(JailOptions{})) {
+      std::printf("%-4s %-40s %s\n", check.ok ? "ok" : "--", check.what.c_str(), check.detail.c_str());
+      if (check.what == "jail") all_ok = check.ok;
+    }
+    exit_code = all_ok ? 0 : 1;
   });
 
   try {

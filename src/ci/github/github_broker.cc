@@ -9,8 +9,11 @@
 namespace firerun::ci::github {
 namespace {
 
+// The JIT config never goes on a command line (world-readable /proc/*/cmdline
+// in the guest): the shell reads it into the variable the runner takes every
+// option from (ACTIONS_RUNNER_INPUT_<OPTION>), and only the file's path is in argv.
 constexpr std::string_view kDefaultCommand =
-    R"sh(exec "$FIRERUN_RUNNER_DIR/run.sh" --jitconfig "$(cat "$FIRERUN_RUNNER_CREDENTIALS")")sh";
+    R"sh(ACTIONS_RUNNER_INPUT_JITCONFIG="$(cat "$FIRERUN_RUNNER_CREDENTIALS")" RUNNER_ALLOW_RUNASROOT=1 exec "$FIRERUN_RUNNER_DIR/run.sh")sh";
 
 struct BrokerConfig {
   GithubApiConfig api;            // app.installation_id is filled per request
