@@ -84,7 +84,10 @@ TEST_F(VmLifecycle, StdinReachesTheProgramAndFilesRoundTrip) {
     EXPECT_EQ(r.stdout_data, "HELLO FROM THE HOST\n");
 
     must(co_await vm->write_file("/tmp/in.txt", "line1\nline2\n", 0600), "write_file");
-    auto wc = must(co_await vm->exec(sh("wc -l < /tmp/in.txt; stat -c %a /tmp/in.txt")), "exec");
+    // The agent writes files as root; a 0600 one is root's to read.
+    auto wc_req = sh("wc -l < /tmp/in.txt; stat -c %a /tmp/in.txt");
+    wc_req.uid = wc_req.gid = 0;
+    auto wc = must(co_await vm->exec(wc_req), "exec");
     EXPECT_EQ(wc.stdout_data, "2\n600\n");
     auto back = must(co_await vm->read_file("/tmp/in.txt"), "read_file");
     EXPECT_EQ(back, "line1\nline2\n");
@@ -114,7 +117,9 @@ TEST_F(VmLifecycle, GuestKernelPanicIsReportedClearly) {
     auto vm = must(testing::qemu_backend(ex)->create(spec_for("bash")), "create");
     must(co_await vm->start(), "start");
     // Crash the guest kernel on purpose; the exec cannot complete.
-    auto r = co_await vm->exec(sh("echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger"));
+    auto crash = sh("echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger");
+    crash.uid = crash.gid = 0;  // only root can; the default guest user cannot
+    auto r = co_await vm->exec(crash);
     EXPECT_FALSE(r.has_value()) << "exec on a crashed guest must fail";
     auto exit = must(co_await vm->wait(), "wait");
     EXPECT_EQ(exit.reason, VmExit::Reason::guest_panic) << exit.detail;
