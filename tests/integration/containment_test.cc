@@ -80,13 +80,13 @@ TEST(Containment, VmmIsJailedAndTwoVmsDiffer) {
     must(co_await a->stop(), "stop a");
     must(co_await b->stop(), "stop b");
   });
-  // Nothing left behind: cgroups and uid leases.
+  // Nothing left behind: this process's cgroups.
   std::error_code ec;
   for (const char* ctrl : {"memory", "pids", "cpu"})
     for (const auto& e : fs::directory_iterator(fs::path("/sys/fs/cgroup") / ctrl / "firerun", ec))
       EXPECT_FALSE(e.is_directory() && e.path().filename().string().rfind(std::to_string(::getpid()) + ".", 0) == 0)
           << e.path();
-  EXPECT_TRUE(fs::is_empty("/run/firerun/uids", ec) || ec);
+  // (uid leases are shared with concurrently running tests; the lease tests own them.)
 }
 
 TEST(Containment, VmmPastItsMemoryLimitIsReported) {
