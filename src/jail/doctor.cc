@@ -36,13 +36,9 @@ std::vector<HostCheck> check_host(const JailOptions& options) {
   } else {
     add("cgroups (memory pids cpu)", false, layout.error().message());
   }
-  auto tool = [&](const char* name, const char* package) {
-    for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"})
-      if (::access((std::string(dir) + name).c_str(), X_OK) == 0) return std::string(dir) + name;
-    return "missing (Debian package " + std::string(package) + ")";
-  };
-  std::string nft = tool("nft", "nftables"), ip = tool("ip", "iproute2");
-  add("guest network policing (nft, ip)", nft[0] == '/' && ip[0] == '/', nft + ", " + ip);
+  auto nft = jail::find_system_tool("nft"), ip = jail::find_system_tool("ip");
+  add("guest network policing (nft, ip)", nft && ip,
+      (nft ? *nft : nft.error().message()) + ", " + (ip ? *ip : ip.error().message()));
   add("/dev/net/tun", fs::exists("/dev/net/tun", ec), fs::exists("/dev/net/tun", ec) ? "present (not needed: user-mode networking in a namespace)" : "absent (not needed)");
 
   // The uid range must be nobody's: look for accounts inside it.

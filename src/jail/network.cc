@@ -40,7 +40,9 @@ std::string elements(const std::vector<std::string>& items) {
   return out + " }";
 }
 
-Result<std::string> helper(const char* name) {
+}  // namespace
+
+Result<std::string> find_system_tool(const char* name) {
   for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"}) {
     std::string path = std::string(dir) + name;
     if (::access(path.c_str(), X_OK) == 0) return path;
@@ -49,9 +51,11 @@ Result<std::string> helper(const char* name) {
                                          (std::string(name) == "nft" ? "nftables" : "iproute2") + ")");
 }
 
+namespace {
+
 /// Runs `tool args... <file>` where file is `script` handed over in a memfd.
 Status run_script(const char* tool, std::vector<std::string> args, const std::string& script, int netns_fd) {
-  FIRERUN_TRY(auto exe, helper(tool));
+  FIRERUN_TRY(auto exe, find_system_tool(tool));
   UniqueFd memfd(::memfd_create("firerun-script", MFD_CLOEXEC));
   if (!memfd) return make_error(Errc::io, std::string("memfd_create: ") + std::strerror(errno));
   if (::write(memfd.get(), script.data(), script.size()) != static_cast<ssize_t>(script.size()))

@@ -47,6 +47,10 @@ std::string vm_ruleset(const ResolvedEgress& egress);
 /// masquerade the rest. One table shared by every VM (interfaces "frv*").
 std::string host_ruleset(const std::string& link_cidr);
 
+/// The path of a system tool (nft, ip) in the sbin/bin directories, whatever
+/// this process's PATH; the error names the Debian package.
+Result<std::string> find_system_tool(const char* name);
+
 /// Resolvers named in a resolv.conf text, loopback ones excluded.
 std::vector<std::string> resolvers_from(const std::string& resolv_conf);
 

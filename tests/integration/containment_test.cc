@@ -110,7 +110,8 @@ TEST(Containment, VmmPastItsMemoryLimitIsReported) {
 class Network : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (run("command -v dnsmasq >/dev/null && command -v nft >/dev/null") != 0) GTEST_SKIP() << "dnsmasq/nft missing";
+    if (run("command -v dnsmasq >/dev/null && command -v nft >/dev/null") != 0)
+      GTEST_FAIL() << "dnsmasq and nft are missing: scripts/install-deps.sh installs them";
     host("frt-ok", "10.77.11", true);
     host("frt-no", "10.77.12", false);
     host("frt-md", "169.254.169", false, "254");
