@@ -153,6 +153,8 @@ class Scheduler {
   /// From now on submit() refuses with bad_state "host draining: <reason>";
   /// queued and running jobs are unaffected. Idempotent (the first reason stays). Thread-safe.
   virtual void pause_intake(std::string reason) = 0;
+  /// Undoes pause_intake(): submissions are accepted again. Thread-safe.
+  virtual void resume_intake() = 0;
   /// The reason given to pause_intake(); nullopt while submissions are accepted. Thread-safe.
   virtual std::optional<std::string> intake_paused() const = 0;
   /// Atomically removes every queued (not running) job from memory and the

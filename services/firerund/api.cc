@@ -10,6 +10,9 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace firerun::daemon {
 namespace http = boost::beast::http;
@@ -42,6 +45,8 @@ namespace {
 /// Webhook deliveries authenticate with their signature, not the bearer token,
 /// and have their own per-source rate limit.
 constexpr std::string_view kWebhookPrefix = "/webhooks/";
+/// Operator routes: their own token, never the API token.
+constexpr std::string_view kAdminPrefix = "/v1/admin/";
 
 /// An ExecuteInput turned into a scheduler job (language + sandbox validation included).
 Result<scheduler::Job> make_job(const ExecuteInput& input, const Config& config) {
@@ -85,11 +90,12 @@ Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics
     : config_(config), scheduler_(scheduler), metrics_(metrics), ci_(ci),
       limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)) {
   auto bind = [this](auto method) -> Handler {
-    return [this, method](const HttpRequest& req, const PathParams& params) { return (this->*method)(req, params); };
+    return [this, method](const HttpRequest& req, const Call& call) { return (this->*method)(req, call); };
   };
   router_.add(http::verb::post, "/v1/execute", bind(&Api::execute));
   router_.add(http::verb::post, "/v1/jobs", bind(&Api::create_job));
   router_.add(http::verb::post, "/v1/admin/drain", bind(&Api::admin_drain));
+  router_.add(http::verb::delete_, "/v1/admin/drain", bind(&Api::admin_undrain));
   router_.add(http::verb::get, "/v1/jobs/{id}", bind(&Api::get_job));
   router_.add(http::verb::delete_, "/v1/jobs/{id}", bind(&Api::cancel_job));
   router_.add(http::verb::get, "/v1/languages", bind(&Api::languages));
@@ -118,42 +124,106 @@ std::uint64_t Api::body_limit(std::string_view target) const {
   return ci_ && target.starts_with(kWebhookPrefix) ? ci_->body_limit() : config_.limits.max_body_bytes;
 }
 
-HttpResponse Api::body_too_large(unsigned version, std::uint64_t limit) {
+HttpResponse Api::transport_error(unsigned status, const std::string& message, unsigned version) {
   metrics_.http_rejected += 1;
-  auto res = json_response(413, error_json(Error(Errc::limit_exceeded,
-                                                 "request body exceeds " + std::to_string(limit) + " bytes")));
-  res.version(version);
+  const Errc code = status == 413 || status == 431 || status == 414 || status == 503 ? Errc::limit_exceeded
+                    : status == 408                                                 ? Errc::timeout
+                                                                                    : Errc::invalid_argument;
+  auto res = json_response(status, error_json(Error(code, message)));
+  res.version(version == 10 ? 10 : 11);
   res.keep_alive(false);
   res.prepare_payload();
   return res;
 }
 
-Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client) {
+std::optional<std::string> Api::foreign_host_or_origin(const HttpRequest& req) const {
+  // Only a server without a token relies on being reachable from this host
+  // alone; a browser on this host must not be a way in (DNS rebinding sends
+  // Host: attacker.example, a cross-site form post sends Origin).
+  if (!config_.auth_token.empty() || !is_loopback_listen(config_.listen)) return std::nullopt;
+  const std::string listen_host = config_.listen.substr(0, config_.listen.rfind(':'));
+  auto allowed = [&](std::string_view authority) {
+    std::string_view host = authority;
+    std::string_view port;
+    if (!host.empty() && host.front() == '[') {
+      auto close = host.find(']');
+      if (close == std::string_view::npos) return false;
+      port = host.substr(close + 1);
+      host = host.substr(0, close + 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+      port = host.substr(colon);
+      host = host.substr(0, colon);
+    }
+    if (!port.empty() && port != ":" + std::to_string(bound_port_)) return false;
+    std::string lower(host);
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == "localhost" || lower == "127.0.0.1" || lower == "[::1]" || lower == listen_host) return true;
+    return std::find(config_.allowed_hosts.begin(), config_.allowed_hosts.end(), lower) != config_.allowed_hosts.end();
+  };
+  if (auto host = req.find(http::field::host); host != req.end() && !allowed(host->value()))
+    return "Host '" + std::string(host->value()) + "' is not this server (auth.allowed_hosts lists other names)";
+  if (auto origin = req.find(http::field::origin); origin != req.end()) {
+    std::string_view o = origin->value();
+    constexpr std::string_view kHttp = "http://";
+    if (!o.starts_with(kHttp) || !allowed(o.substr(kHttp.size())))
+      return "cross-origin request from '" + std::string(o) + "' refused";
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> Api::admit(const HttpRequest& req, const std::string& client) {
   metrics_.http_requests += 1;
   auto match = router_.match(req.method(), req.target());
-  HttpResponse res;
+  std::optional<HttpResponse> res;
   const std::string_view target = req.target();
   const bool webhook = ci_ && target.starts_with(kWebhookPrefix);
+  const bool admin = target.starts_with(kAdminPrefix);
   const bool open_endpoint = webhook || target.rfind("/healthz", 0) == 0 || target.rfind("/readyz", 0) == 0;
   if (!match.handler) {
     if (!match.allowed.empty()) {
       res = error_response(req, 405, Error(Errc::unsupported, "method not allowed on " + std::string(target)));
       std::string allow;
       for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(v));
-      res.set(http::field::allow, allow);
+      res->set(http::field::allow, allow);
     } else {
       res = error_response(req, 404, Error(Errc::not_found, "no such endpoint: " + std::string(target)));
     }
-  } else if (!config_.auth_token.empty() && !open_endpoint &&
+  } else if (auto foreign = webhook ? std::nullopt : foreign_host_or_origin(req)) {
+    res = error_response(req, 403, Error(Errc::auth, *foreign));
+  } else if (admin && config_.admin_token.empty()) {
+    res = error_response(req, 403, Error(Errc::auth, "admin routes are disabled: set auth.admin_token_file "
+                                                     "(or FIRERUN_AUTH_ADMIN_TOKEN)"));
+  } else if (admin && !constant_time_equal(req[http::field::authorization], "Bearer " + config_.admin_token)) {
+    res = error_response(req, 401, Error(Errc::auth, "admin routes need the admin bearer token"));
+    res->set(http::field::www_authenticate, "Bearer");
+  } else if (!admin && !config_.auth_token.empty() && !open_endpoint &&
              !constant_time_equal(req[http::field::authorization], "Bearer " + config_.auth_token)) {
     res = error_response(req, 401, Error(Errc::auth, "missing or wrong bearer token"));
-    res.set(http::field::www_authenticate, "Bearer");
+    res->set(http::field::www_authenticate, "Bearer");
   } else if (!open_endpoint && target.rfind("/metrics", 0) != 0 && !limiter_.allow(client)) {
     res = error_response(req, 429, Error(Errc::limit_exceeded, "rate limit exceeded for " + client));
-    res.set(http::field::retry_after, std::to_string(limiter_.retry_after_seconds(client)));
+    res->set(http::field::retry_after, std::to_string(limiter_.retry_after_seconds(client)));
+  } else if (webhook) {
+    // The webhook's source address and rate limit, before its body is read.
+    res = ci_->admit(target.substr(kWebhookPrefix.size()), client);
+  }
+  if (res) {
+    res->version(req.version());
+    res->keep_alive(false);  // its body (if any) is not read
+    res->prepare_payload();
+  }
+  return res;
+}
+
+Task<HttpResponse> Api::handle(const HttpRequest& req, const Call& call) {
+  auto match = router_.match(req.method(), req.target());
+  HttpResponse res;
+  if (!match.handler) {
+    res = error_response(req, 404, Error(Errc::not_found, "no such endpoint: " + std::string(req.target())));
   } else {
-    if (webhook) match.params[std::string(kClientParam)] = client;
-    auto handled = co_await (*match.handler)(req, match.params);
+    Call routed = call;
+    routed.params = std::move(match.params);
+    auto handled = co_await (*match.handler)(req, routed);
     res = std::move(handled);
   }
   res.version(req.version());
@@ -162,11 +232,18 @@ Task<HttpResponse> Api::handle(const HttpRequest& req, const std::string& client
   co_return res;
 }
 
-Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
+void Api::cancel_on_hangup(const Call& call, const std::string& id) {
+  call.hangup->on_hangup([this, id] {
+    if (auto st = scheduler_.cancel(id); st) spdlog::info("job {}: its client hung up; cancelled", id);
+  });
+}
+
+Task<HttpResponse> Api::execute(const HttpRequest& req, const Call& call) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
   auto id = submit_job(scheduler_, *input, config_);
   if (!id) co_return error_response(req, refusal_status(scheduler_, id.error()), id.error());
+  cancel_on_hangup(call, *id);
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return error_response(req, 500, record.error());
   if (record->status == scheduler::JobStatus::completed) co_return json_response(200, record->result);
@@ -175,7 +252,7 @@ Task<HttpResponse> Api::execute(const HttpRequest& req, const PathParams&) {
   co_return error_response(req, http_status_for(error.errc()), error);
 }
 
-Task<HttpResponse> Api::create_job(const HttpRequest& req, const PathParams&) {
+Task<HttpResponse> Api::create_job(const HttpRequest& req, const Call&) {
   auto input = parse_execute(req.body(), &config_.limits);
   if (!input) co_return error_response(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error());
   auto id = submit_job(scheduler_, *input, config_);
@@ -185,14 +262,14 @@ Task<HttpResponse> Api::create_job(const HttpRequest& req, const PathParams&) {
   co_return res;
 }
 
-Task<HttpResponse> Api::get_job(const HttpRequest& req, const PathParams& params) {
-  auto record = scheduler_.get(params.at("id"));
+Task<HttpResponse> Api::get_job(const HttpRequest& req, const Call& call) {
+  auto record = scheduler_.get(call.params.at("id"));
   if (!record) co_return error_response(req, http_status_for(record.error().errc()), record.error());
   co_return json_response(200, json::serialize(job_json(*record)));
 }
 
-Task<HttpResponse> Api::cancel_job(const HttpRequest& req, const PathParams& params) {
-  const std::string& id = params.at("id");
+Task<HttpResponse> Api::cancel_job(const HttpRequest& req, const Call& call) {
+  const std::string& id = call.params.at("id");
   if (auto st = scheduler_.cancel(id); !st)
     co_return error_response(req, http_status_for(st.error().errc()), st.error());
   auto record = scheduler_.get(id);
@@ -201,8 +278,8 @@ Task<HttpResponse> Api::cancel_job(const HttpRequest& req, const PathParams& par
   co_return json_response(scheduler::is_terminal(record->status) ? 200 : 202, json::serialize(job_json(*record)));
 }
 
-Task<HttpResponse> Api::webhook(const HttpRequest& req, const PathParams& params) {
-  auto res = co_await ci_->webhook(req, params.at("provider"), params.at(std::string(kClientParam)));
+Task<HttpResponse> Api::webhook(const HttpRequest& req, const Call& call) {
+  auto res = co_await ci_->webhook(req, call.params.at("provider"), call.client);
   co_return res;
 }
 
@@ -210,7 +287,7 @@ bool Api::image_available(const std::string& name) const {
   return static_cast<bool>(image::find_image(name, config_.image_cache));
 }
 
-Task<HttpResponse> Api::languages(const HttpRequest&, const PathParams&) {
+Task<HttpResponse> Api::languages(const HttpRequest&, const Call&) {
   json::array out;
   for (const auto& l : sandbox::languages()) {
     json::array aliases;
@@ -226,11 +303,11 @@ Task<HttpResponse> Api::languages(const HttpRequest&, const PathParams&) {
   co_return json_response(200, json::serialize(out));
 }
 
-Task<HttpResponse> Api::health(const HttpRequest&, const PathParams&) {
+Task<HttpResponse> Api::health(const HttpRequest&, const Call&) {
   co_return json_response(200, R"({"status":"ok"})");
 }
 
-Task<HttpResponse> Api::admin_drain(const HttpRequest& req, const PathParams&) {
+Task<HttpResponse> Api::admin_drain(const HttpRequest& req, const Call&) {
   std::string reason = "operator drain";
   if (!req.body().empty()) {
     boost::system::error_code ec;
@@ -246,7 +323,13 @@ Task<HttpResponse> Api::admin_drain(const HttpRequest& req, const PathParams&) {
                                    {"status", "draining"}, {"reason", scheduler_.intake_paused().value_or(reason)}}));
 }
 
-Task<HttpResponse> Api::ready(const HttpRequest& req, const PathParams&) {
+Task<HttpResponse> Api::admin_undrain(const HttpRequest&, const Call&) {
+  if (resume_) resume_();
+  else scheduler_.resume_intake();
+  co_return json_response(200, json::serialize(json::object{{"status", "accepting"}}));
+}
+
+Task<HttpResponse> Api::ready(const HttpRequest& req, const Call&) {
   if (shutting_down_)
     co_return error_response(req, 503, Error(Errc::bad_state, "shutting down"));
   if (auto reason = scheduler_.intake_paused())
@@ -257,7 +340,7 @@ Task<HttpResponse> Api::ready(const HttpRequest& req, const PathParams&) {
                            Error(Errc::not_found, "no language image is built in " + config_.image_cache.string()));
 }
 
-Task<HttpResponse> Api::metrics(const HttpRequest&, const PathParams&) {
+Task<HttpResponse> Api::metrics(const HttpRequest&, const Call&) {
   HttpResponse res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4");
   res.body() = metrics_.render(scheduler_.stats());
@@ -265,7 +348,7 @@ Task<HttpResponse> Api::metrics(const HttpRequest&, const PathParams&) {
   co_return res;
 }
 
-Task<HttpResponse> Api::piston_runtimes(const HttpRequest&, const PathParams&) {
+Task<HttpResponse> Api::piston_runtimes(const HttpRequest&, const Call&) {
   json::array out;
   for (const auto& l : sandbox::languages()) {
     if (!image_available(l.image)) continue;
@@ -276,7 +359,7 @@ Task<HttpResponse> Api::piston_runtimes(const HttpRequest&, const PathParams&) {
   co_return json_response(200, json::serialize(out));
 }
 
-Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const PathParams&) {
+Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const Call& call) {
   auto input = parse_piston_execute(req.body(), config_.limits);
   if (!input) co_return piston_error(req, input.error() == Errc::limit_exceeded ? 413 : 400, input.error().message());
   // Piston requires a version: "*" (or a prefix of ours, e.g. "3" or "3.11.x") selects ours.
@@ -298,6 +381,7 @@ Task<HttpResponse> Api::piston_execute(const HttpRequest& req, const PathParams&
     co_return piston_error(req, 400, input->request.language + "-" + version + " runtime is unknown");
   auto id = submit_job(scheduler_, *input, config_);
   if (!id) co_return piston_error(req, refusal_status(scheduler_, id.error()), id.error().message());
+  cancel_on_hangup(call, *id);
   auto record = co_await scheduler_.wait(*id);
   if (!record) co_return piston_error(req, 500, record.error().message());
   if (record->status != scheduler::JobStatus::completed) {

@@ -1,5 +1,7 @@
 #include "api_json.h"
 
+#include "firerun/text.h"
+
 #include <boost/json.hpp>
 
 #include <cstring>
@@ -81,7 +83,7 @@ Status apply_limits(ExecuteInput& in, const json::object& o, const Limits& limit
 
 const std::set<std::string_view> kV1Fields = {"lang", "language", "code", "stdin", "files", "args",
                                               "env", "timeout_ms", "compile_timeout_ms", "memory_mb", "vcpus",
-                                              "output_cap"};
+                                              "output_cap", "output_encoding"};
 
 }  // namespace
 
@@ -138,6 +140,11 @@ Result<ExecuteInput> parse_execute(std::string_view body, const Limits* limits) 
   }
   FIRERUN_TRY(auto vcpus, uint_field(o, "vcpus"));
   if (vcpus) in.vcpus = static_cast<unsigned>(std::min<std::uint64_t>(*vcpus, 1u << 16));
+  if (auto* v = o.if_contains("output_encoding"); v && !v->is_null()) {
+    FIRERUN_TRY(auto encoding, string_field(*v, "output_encoding"));
+    if (encoding != "utf8" && encoding != "base64") return field_error("output_encoding", "must be utf8 or base64");
+    in.output_base64 = encoding == "base64";
+  }
   FIRERUN_TRY(auto cap, uint_field(o, "output_cap"));
   if (limits) {
     FIRERUN_CHECK(apply_limits(in, o, *limits, "timeout_ms", timeout.has_value()));
@@ -169,28 +176,9 @@ Result<std::string> decode_content(const std::string& content, const std::string
     return out;
   }
   if (encoding == "base64") {
-    static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    std::size_t padding = 0;
-    for (char c : content) {
-      if (c == '=') {
-        ++padding;
-        continue;
-      }
-      if (c == '\n' || c == '\r') continue;
-      auto pos = kAlphabet.find(c);
-      if (pos == std::string_view::npos || padding) return field_error("files[].content", "is not valid base64");
-      acc = (acc << 6) | static_cast<std::uint32_t>(pos);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out.push_back(static_cast<char>((acc >> bits) & 0xff));
-      }
-    }
-    if (padding > 2) return field_error("files[].content", "is not valid base64");
-    return out;
+    auto decoded = base64_decode(content);
+    if (!decoded) return field_error("files[].content", "is not valid base64");
+    return std::move(*decoded);
   }
   return field_error("files[].encoding", "must be one of utf8, base64, hex");
 }
@@ -281,6 +269,7 @@ std::string payload_json(const ExecuteInput& in) {
   if (in.memory_mb) o["memory_mb"] = in.memory_mb;
   o["vcpus"] = in.vcpus;
   o["output_cap"] = r.output_cap;
+  if (in.output_base64) o["output_encoding"] = "base64";
   return json::serialize(o);
 }
 
@@ -289,14 +278,20 @@ std::string signal_name(int signal) {
   return "SIG" + std::to_string(signal);
 }
 
-std::string execute_result_json(const std::string& trace_id, const sandbox::CodeResult& result) {
+std::string execute_result_json(const std::string& trace_id, const sandbox::CodeResult& result, bool with_base64) {
   const ExecResult& e = result.exec;
   json::object o;
   o["trace_id"] = trace_id;
   o["language"] = result.language;
   o["version"] = result.version;
-  o["stdout"] = e.stdout_data;
-  o["stderr"] = e.stderr_data;
+  // Boost.JSON writes strings byte for byte: anything but valid UTF-8 would
+  // make the whole answer invalid JSON.
+  o["stdout"] = to_valid_utf8(e.stdout_data);
+  o["stderr"] = to_valid_utf8(e.stderr_data);
+  if (with_base64) {
+    o["stdout_base64"] = base64_encode(e.stdout_data);
+    o["stderr_base64"] = base64_encode(e.stderr_data);
+  }
   o["exit_code"] = e.exit_code ? json::value(*e.exit_code) : json::value(nullptr);
   o["signal"] = e.signal ? json::value(signal_name(*e.signal)) : json::value(nullptr);
   o["duration_ms"] = e.duration.count();

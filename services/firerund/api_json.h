@@ -19,6 +19,9 @@ struct ExecuteInput {
   sandbox::CodeRequest request;
   std::uint64_t memory_mb = 0;  ///< 0 = default (raised to the language minimum later)
   unsigned vcpus = 1;
+  /// "output_encoding": "base64": the result also carries stdout_base64 and
+  /// stderr_base64, the exact bytes (stdout/stderr are always valid UTF-8 text).
+  bool output_base64 = false;
 };
 
 /// Parses a `/v1/execute` or `/v1/jobs` body. With `limits`, enforces them
@@ -32,7 +35,9 @@ Result<ExecuteInput> parse_piston_execute(std::string_view body, const Limits& l
 std::string payload_json(const ExecuteInput& input);
 
 /// The /v1/execute response for a finished run (stored as the job result).
-std::string execute_result_json(const std::string& trace_id, const sandbox::CodeResult& result);
+/// Output that is not valid UTF-8 has U+FFFD in its text fields; with
+/// `with_base64` the exact bytes are added as stdout_base64 / stderr_base64.
+std::string execute_result_json(const std::string& trace_id, const sandbox::CodeResult& result, bool with_base64);
 /// Converts a stored /v1 result into Piston's `{language, version, run, compile?}`.
 Result<boost::json::object> piston_result(std::string_view result_json, bool compiled_language);
 

@@ -347,11 +347,11 @@ Result<std::unique_ptr<CiService>> CiService::create(const Config& config, sched
 
 std::uint64_t CiService::body_limit() const { return state_->config.ci.max_body_bytes; }
 
-Task<HttpResponse> CiService::webhook(const HttpRequest& req, const std::string& name, const std::string& client) {
+std::optional<HttpResponse> CiService::admit(std::string_view provider_name, const std::string& client) {
   State& s = *state_;
+  const std::string name(provider_name.substr(0, provider_name.find('?')));
   auto it = s.providers.find(name);
-  if (it == s.providers.end())
-    co_return error_reply(404, Error(Errc::not_found, "CI provider '" + name + "' is not configured"));
+  if (it == s.providers.end()) return error_reply(404, Error(Errc::not_found, "CI provider '" + name + "' is not configured"));
   Provider& provider = it->second;
   provider.metrics->webhooks_received += 1;
   auto reject = [&](const char* reason, unsigned status, const Error& error) {
@@ -360,12 +360,26 @@ Task<HttpResponse> CiService::webhook(const HttpRequest& req, const std::string&
     return error_reply(status, error);
   };
   if (!s.source_allowed(client))
-    co_return reject("source", 403, Error(Errc::auth, "source address " + client + " is not in ci.allow_cidrs"));
+    return reject("source", 403, Error(Errc::auth, "source address " + client + " is not in ci.allow_cidrs"));
   if (!s.limiter.allow(client)) {
     auto res = reject("rate_limited", 429, Error(Errc::limit_exceeded, "webhook rate limit exceeded for " + client));
     res.set(beast_http::field::retry_after, std::to_string(s.limiter.retry_after_seconds(client)));
-    co_return res;
+    return res;
   }
+  return std::nullopt;
+}
+
+Task<HttpResponse> CiService::webhook(const HttpRequest& req, const std::string& name, const std::string& client) {
+  State& s = *state_;
+  auto it = s.providers.find(name);
+  if (it == s.providers.end())
+    co_return error_reply(404, Error(Errc::not_found, "CI provider '" + name + "' is not configured"));
+  Provider& provider = it->second;
+  auto reject = [&](const char* reason, unsigned status, const Error& error) {
+    provider.metrics->reject(reason);
+    spdlog::warn("{} webhook from {} refused ({}): {}", name, client, reason, error.what());
+    return error_reply(status, error);
+  };
   if (req.body().size() > s.config.ci.max_body_bytes)
     co_return reject("too_large", 413,
                      Error(Errc::limit_exceeded, "body exceeds " + std::to_string(s.config.ci.max_body_bytes) + " bytes"));

@@ -18,6 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace firerun::daemon {
@@ -30,7 +31,10 @@ class CiService {
                                                    Metrics& metrics, boost::asio::any_io_executor executor);
   ~CiService();
 
-  /// Handles one delivery to /webhooks/{provider} from `client` (remote address).
+  /// Decides on a delivery before its body is read: the provider exists, the
+  /// source is in ci.allow_cidrs and within its rate limit. A response means refused.
+  std::optional<HttpResponse> admit(std::string_view provider, const std::string& client);
+  /// Handles one delivery to /webhooks/{provider} from `client` (remote address), admitted before.
   Task<HttpResponse> webhook(const HttpRequest& request, const std::string& provider, const std::string& client);
   /// The scheduler runner for jobs of kind "ci".
   Task<Result<scheduler::JobOutcome>> run(const scheduler::Job& job, scheduler::JobContext& ctx);

@@ -1,9 +1,11 @@
 #include "config.h"
 
 #include "ci/runner_broker.h"
+#include "core/secret.h"
 #include "firerun/fleet.h"
 #include "firerun/image.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/network_v4.hpp>
 #include <boost/asio/ip/network_v6.hpp>
 
@@ -184,7 +186,18 @@ std::vector<KeySpec> key_specs() {
                    }
                  return key_error("log_level", "must be one of trace, debug, info, warn, error, critical, off");
                }),
+      text_key("auth",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "none")
+                   return key_error("auth", "must be a mapping (token_file, admin_token_file) or 'none'");
+                 c.auth_none = true;
+                 return {};
+               }),
       text_key("auth.token_file", [](Config& c, const std::string& v) -> Status { c.auth_token_file = v; return {}; }),
+      text_key("auth.admin_token_file",
+               [](Config& c, const std::string& v) -> Status { c.admin_token_file = v; return {}; }),
+      text_key("auth.allowed_hosts",
+               [](Config& c, const std::string& v) -> Status { c.allowed_hosts = split_list(v); return {}; }),
       uint_key("limits.max_body_bytes", [](Config& c, std::uint64_t n) { c.limits.max_body_bytes = n; }, false, 1ull << 30),
       uint_key("limits.max_code_bytes", [](Config& c, std::uint64_t n) { c.limits.max_code_bytes = n; }, false, 1ull << 30),
       uint_key("limits.max_output_bytes", [](Config& c, std::uint64_t n) { c.limits.max_output_bytes = n; }, false, 1ull << 30),
@@ -199,6 +212,10 @@ std::vector<KeySpec> key_specs() {
       uint_key("limits.rate_limit_burst", [](Config& c, std::uint64_t n) { c.limits.rate_limit_burst = n; }, false, 1000000),
       uint_key("limits.request_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.request_timeout_ms = n; }, false, kBig),
       uint_key("limits.idle_timeout_ms", [](Config& c, std::uint64_t n) { c.limits.idle_timeout_ms = n; }, false, kBig),
+      uint_key("limits.max_connections", [](Config& c, std::uint64_t n) { c.limits.max_connections = n; }, false, 1u << 20),
+      uint_key("limits.max_connections_per_client", [](Config& c, std::uint64_t n) { c.limits.max_connections_per_client = n; }, false, 1u << 20),
+      uint_key("limits.max_header_bytes", [](Config& c, std::uint64_t n) { c.limits.max_header_bytes = n; }, false, 1u << 20),
+      uint_key("limits.max_target_bytes", [](Config& c, std::uint64_t n) { c.limits.max_target_bytes = n; }, false, 1u << 20),
       real_key("scheduler.cpu_overcommit", [](Config& c, double n) { c.cpu_overcommit = n; }, false),
       real_key("scheduler.memory_overcommit", [](Config& c, double n) { c.memory_overcommit = n; }, false),
       uint_key("scheduler.host_vcpus", [](Config& c, std::uint64_t n) { c.host_vcpus = static_cast<unsigned>(n); }, true, 4096),
@@ -333,16 +350,21 @@ Status flatten(const YAML::Node& node, const std::string& prefix, std::map<std::
   return {};
 }
 
-Result<std::string> read_token_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return key_error("auth.token_file", "cannot read " + path.string());
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16) return key_error("auth.token_file", "token in " + path.string() + " must be at least 16 characters");
-  return token;
+}  // namespace
+
+Result<std::string> read_secret_file(std::string_view key, const std::filesystem::path& path) {
+  FIRERUN_TRY(auto secret, firerun::read_secret_file(path, key));
+  if (secret.reveal().size() < 16) return key_error(key, "token in " + path.string() + " must be at least 16 characters");
+  return std::string(secret.reveal());
 }
 
-}  // namespace
+bool is_loopback_listen(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
 
 std::string env_name_for(std::string_view key) {
   std::string out = "FIRERUN_";
@@ -383,8 +405,23 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
     if (it->second.size() < 16) return key_error("FIRERUN_AUTH_TOKEN", "token must be at least 16 characters");
     config.auth_token = it->second;
   } else if (!config.auth_token_file.empty()) {
-    FIRERUN_TRY(config.auth_token, read_token_file(config.auth_token_file));
+    FIRERUN_TRY(config.auth_token, read_secret_file("auth.token_file", config.auth_token_file));
   }
+  if (auto it = env.find("FIRERUN_AUTH_ADMIN_TOKEN"); it != env.end()) {
+    if (it->second.size() < 16) return key_error("FIRERUN_AUTH_ADMIN_TOKEN", "token must be at least 16 characters");
+    config.admin_token = it->second;
+  } else if (!config.admin_token_file.empty()) {
+    FIRERUN_TRY(config.admin_token, read_secret_file("auth.admin_token_file", config.admin_token_file));
+  }
+  if (!config.admin_token.empty() && config.admin_token == config.auth_token)
+    return key_error("auth.admin_token_file", "the admin token must differ from the API token");
+  if (config.auth_none && !config.auth_token.empty())
+    return key_error("auth", "'none' contradicts auth.token_file / FIRERUN_AUTH_TOKEN");
+  // Safe default: nobody reachable over the network gets in without a token.
+  if (config.auth_token.empty() && !config.auth_none && !is_loopback_listen(config.listen))
+    return key_error("listen", config.listen +
+                                   " is not a loopback address and no auth token is set: set auth.token_file (or "
+                                   "FIRERUN_AUTH_TOKEN), or 'auth: none' to serve it unauthenticated on purpose");
   FIRERUN_CHECK(validate(config.jail));
   if (config.ci.enabled()) FIRERUN_CHECK(add_context(ci::validate_label_policy(config.ci.labels), "ci.labels"));
   const Limits& l = config.limits;

@@ -32,6 +32,13 @@ struct Limits {
   std::uint64_t rate_limit_burst = 40;
   std::uint64_t request_timeout_ms = 30000;    ///< reading one request (headers + body)
   std::uint64_t idle_timeout_ms = 60000;       ///< keep-alive idle connection
+  /// Open connections in all and per client address. Past either, the oldest
+  /// connection that is not running a request is closed to make room; when
+  /// every one is busy the new one gets 503 and is closed.
+  std::uint64_t max_connections = 1024;
+  std::uint64_t max_connections_per_client = 256;
+  std::uint64_t max_header_bytes = 16 * 1024;  ///< request line + headers (431 past it)
+  std::uint64_t max_target_bytes = 8 * 1024;   ///< request target (414 past it)
 };
 
 /// One CI provider's webhook endpoint and runner settings (`ci.<provider>.*`).
@@ -73,6 +80,13 @@ struct Config {
   std::string log_level = "info";
   std::filesystem::path auth_token_file;       ///< where the token came from (for messages)
   std::string auth_token;                      ///< empty = no auth. Never logged.
+  /// `auth: none`: serve a non-loopback listen address without a token (refused otherwise).
+  bool auth_none = false;
+  std::filesystem::path admin_token_file;
+  std::string admin_token;                     ///< /v1/admin/*; empty = admin routes disabled. Never logged.
+  /// Host names (besides localhost, 127.0.0.1, ::1 and the listen address)
+  /// accepted in Host/Origin when there is no auth token.
+  std::vector<std::string> allowed_hosts;
   Limits limits;
   double cpu_overcommit = 1.0;
   double memory_overcommit = 1.0;
@@ -91,6 +105,11 @@ struct Config {
 /// FIRERUN_LIMITS_MAX_BODY_BYTES, ...: the key path upper-cased, dots as '_').
 /// FIRERUN_AUTH_TOKEN sets the token directly; auth.token_file is read here.
 Result<Config> parse_config(std::string_view yaml_text, const std::map<std::string, std::string>& env);
+/// Reads a secret file (a token): refused when group or others may read it, or
+/// when it is shorter than 16 characters; trailing blanks/newlines are dropped.
+Result<std::string> read_secret_file(std::string_view key, const std::filesystem::path& path);
+/// Whether `listen` ("host:port") is a loopback address.
+bool is_loopback_listen(const std::string& listen);
 /// Reads `path` (empty = defaults only) and the process environment.
 Result<Config> load_config(const std::filesystem::path& path);
 /// The documented keys (for --help and docs), e.g. "limits.max_body_bytes".

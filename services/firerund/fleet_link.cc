@@ -158,7 +158,11 @@ Task<void> FleetLink::pull_loop() {
   auto claimer = claimer_, queue = queue_;
   const std::string host = host_id_;
   auto backoff = 200ms;
-  while (!stopping_ && !draining_) {
+  while (!stopping_) {
+    if (draining_) {  // idle until resume() or stop()
+      co_await pause(kBusyPoll);
+      continue;
+    }
     for (auto pending = std::move(unacked_); const auto& id : pending) co_await ack(id);
     const auto stats = scheduler_.stats();
     if (stats.queued > 0 || stats.running >= workers_) {
@@ -181,7 +185,7 @@ Task<void> FleetLink::pull_loop() {
       const auto back_call = [queue, host, job] { return queue->release(host, job); };
       auto back = co_await off_io(back_call);
       if (!back) spdlog::error("fleet: handing back job {}: {}", job.id, back.error().what());
-      break;
+      continue;
     }
     auto id = scheduler_.submit(job);
     if (id) {
@@ -238,6 +242,14 @@ void FleetLink::drain(std::string reason) {
   if (!queue_) return;
   ++loops_;
   asio::co_spawn(executor_, hand_back(), [this](std::exception_ptr) { --loops_; });
+}
+
+void FleetLink::resume() {
+  if (!draining_) return;
+  draining_ = false;
+  draining_gauge_ = false;
+  scheduler_.resume_intake();
+  spdlog::warn("fleet: host {} no longer draining: intake resumed", host_id_);
 }
 
 Task<void> FleetLink::hand_back() {

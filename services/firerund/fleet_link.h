@@ -34,6 +34,8 @@ class FleetLink {
   void start();
   /// Drains this host (idempotent; the first reason stays). Call on the executor.
   void drain(std::string reason);
+  /// Undoes drain(): intake resumes and the host claims from the queue again. Call on the executor.
+  void resume();
   /// Stops the loops (jobs not yet handed back are retried until then). Call on the executor.
   Task<void> stop();
   /// Prometheus lines: firerun_fleet_draining, firerun_fleet_handed_back_total, firerun_fleet_claimed_total.

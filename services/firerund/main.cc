@@ -18,8 +18,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +36,41 @@
 namespace asio = boost::asio;
 using namespace firerun;
 using namespace firerun::daemon;
+
+namespace {
+
+/// Holds an exclusive lock on <state_dir>/firerund.lock (kept open for the
+/// process's life): a second daemon on the same state would otherwise
+/// "recover" the first one's live jobs and run its queue a second time.
+Result<int> lock_state_dir(const std::filesystem::path& state_dir) {
+  const auto path = state_dir / "firerund.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Error(Errc::io, "opening " + path.string() + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {};
+    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : std::string("unknown");
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Error(Errc::already_exists, "state_dir " + state_dir.string() + " is in use by another firerund (pid " +
+                                           holder + "); refusing to start");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0)
+    spdlog::warn("cannot record the pid in {}: {}", path.string(), std::strerror(errno));
+  return fd;
+}
+
+/// Every connection is a descriptor: use what the hard limit allows (the
+/// server still backs off cleanly at EMFILE).
+void raise_open_file_limit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 1u << 20);
+  (void)::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"firerund: runs untrusted code in throwaway microVMs behind an HTTP API"};
@@ -63,6 +106,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "firerund: creating state_dir %s: %s\n", config.state_dir.c_str(), fs_ec.message().c_str());
     return 1;
   }
+  // Job payloads, results and CI deliveries live here: the daemon's alone.
+  if (::chmod(config.state_dir.c_str(), 0700) != 0) {
+    std::fprintf(stderr, "firerund: chmod 0700 %s: %s\n", config.state_dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  // One daemon per state_dir, for its whole life, before anything in it is read.
+  auto lock = lock_state_dir(config.state_dir);
+  if (!lock) {
+    std::fprintf(stderr, "firerund: %s\n", lock.error().what().c_str());
+    return 1;
+  }
+  raise_open_file_limit();
 
   // Containment is checked before anything runs: a host that cannot jail is
   // an error unless the operator said jail: off, which is loud at every start.
@@ -120,7 +175,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<FleetLink> fleet = std::move(*linked);
-  api.set_fleet_hooks([&fleet](std::string reason) { fleet->drain(std::move(reason)); },
+  api.set_fleet_hooks([&fleet](std::string reason) { fleet->drain(std::move(reason)); }, [&fleet] { fleet->resume(); },
                       [&fleet] { return fleet->render_metrics(); });
   fleet->start();
   Server server(io.get_executor(), api, config.limits);

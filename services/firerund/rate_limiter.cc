@@ -6,15 +6,20 @@
 namespace firerun::daemon {
 
 RateLimiter::RateLimiter(double per_second, double burst, std::size_t max_clients)
-    : per_second_(per_second), burst_(std::max(1.0, burst)), max_clients_(max_clients) {}
+    : per_second_(per_second), burst_(std::max(1.0, burst)), max_clients_(std::max<std::size_t>(1, max_clients)),
+      overflow_{burst_, Clock::now()} {}
 
 RateLimiter::Bucket& RateLimiter::refill(const std::string& client, Clock::time_point now) {
   auto it = buckets_.find(client);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_clients_) evict_full_buckets(now);
-    it = buckets_.emplace(client, Bucket{burst_, now}).first;
+    // Still full of clients that used their budget: newcomers share one
+    // overflow bucket. Forgetting the tracked ones instead would hand every
+    // client a fresh budget at once (a flood of new addresses as a reset button).
   }
-  Bucket& b = it->second;
+  Bucket& b = it != buckets_.end()                 ? it->second
+              : buckets_.size() >= max_clients_ ? overflow_
+                                                 : buckets_.emplace(client, Bucket{burst_, now}).first->second;
   const double elapsed = std::chrono::duration<double>(now - b.updated).count();
   if (elapsed > 0) {
     b.tokens = std::min(burst_, b.tokens + elapsed * per_second_);
@@ -30,8 +35,6 @@ void RateLimiter::evict_full_buckets(Clock::time_point now) {
     if (it->second.tokens + elapsed * per_second_ >= burst_) it = buckets_.erase(it);
     else ++it;
   }
-  // Still full of active clients: forget the lot rather than grow without bound.
-  if (buckets_.size() >= max_clients_) buckets_.clear();
 }
 
 bool RateLimiter::allow(const std::string& client, Clock::time_point now) {

@@ -13,6 +13,7 @@ class RateLimiter {
  public:
   using Clock = std::chrono::steady_clock;
   /// `per_second` tokens refill continuously up to `burst`; per_second <= 0 disables limiting.
+  /// At most `max_clients` are tracked; clients beyond share one overflow bucket.
   RateLimiter(double per_second, double burst, std::size_t max_clients = 10000);
   /// Takes one token for `client`; false when its bucket is empty.
   bool allow(const std::string& client, Clock::time_point now = Clock::now());
@@ -33,6 +34,7 @@ class RateLimiter {
   std::size_t max_clients_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Bucket> buckets_;
+  Bucket overflow_;  ///< shared by clients that arrive while the table is full of active ones
 };
 
 }  // namespace firerun::daemon

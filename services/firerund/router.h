@@ -13,10 +13,6 @@ namespace firerun::daemon {
 
 using PathParams = std::map<std::string, std::string>;
 
-/// Key under which Api::handle passes the client's address to handlers that need it
-/// (not a valid placeholder name, so it never clashes with a path parameter).
-inline constexpr std::string_view kClientParam = "@client";
-
 template <class Handler>
 class Router {
  public:

@@ -55,7 +55,7 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
   const ExecResult& e = ran->exec;
   scheduler::JobOutcome outcome;
   outcome.user_failed = e.timed_out || e.signal.has_value() || e.exit_code.value_or(0) != 0;
-  outcome.result = execute_result_json(job.id, *ran);
+  outcome.result = execute_result_json(job.id, *ran, input->output_base64);
   co_return outcome;
 }
 

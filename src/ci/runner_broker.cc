@@ -33,12 +33,8 @@ Result<std::optional<SecretString>> SettingsReader::secret(const std::string& ke
     return make_error(Errc::invalid_argument, prefix_ + key + ": give either " + key + " or " + key + "_file, not both");
   if (!direct.empty()) return std::optional<SecretString>(SecretString(std::move(direct)));
   if (file.empty()) return std::optional<SecretString>();
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return make_error(Errc::not_found, prefix_ + key + "_file: cannot read " + file);
-  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-  if (value.empty()) return make_error(Errc::invalid_argument, prefix_ + key + "_file: " + file + " is empty");
-  return std::optional<SecretString>(SecretString(std::move(value)));
+  FIRERUN_TRY(auto value, read_secret_file(file, prefix_ + key + "_file"));
+  return std::optional<SecretString>(std::move(value));
 }
 
 Status SettingsReader::reject_unknown() const {

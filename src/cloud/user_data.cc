@@ -83,31 +83,4 @@ Result<std::string> render_user_data(std::string_view tmpl, const std::map<std::
   return out;
 }
 
-std::string base64_encode(std::string_view data) {
-  static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    std::uint32_t n = (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8) | std::uint8_t(data[i + 2]);
-    out += table[n >> 18];
-    out += table[(n >> 12) & 63];
-    out += table[(n >> 6) & 63];
-    out += table[n & 63];
-  }
-  if (i + 1 == data.size()) {
-    std::uint32_t n = std::uint8_t(data[i]) << 16;
-    out += table[n >> 18];
-    out += table[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == data.size()) {
-    std::uint32_t n = (std::uint8_t(data[i]) << 16) | (std::uint8_t(data[i + 1]) << 8);
-    out += table[n >> 18];
-    out += table[(n >> 12) & 63];
-    out += table[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 }  // namespace firerun::cloud

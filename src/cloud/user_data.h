@@ -24,7 +24,4 @@ inline constexpr std::size_t kMaxUserDataBytes = 16 * 1024;
 /// "#cloud-config", parse as a YAML mapping and fit kMaxUserDataBytes.
 Result<std::string> render_user_data(std::string_view tmpl, const std::map<std::string, std::string>& values);
 
-/// Standard base64 (what RunInstances' UserData takes).
-std::string base64_encode(std::string_view data);
-
 }  // namespace firerun::cloud

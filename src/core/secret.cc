@@ -1,6 +1,12 @@
 #include "core/secret.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 namespace firerun {
 
@@ -37,5 +43,30 @@ bool operator==(const SecretString& a, const SecretString& b) noexcept {
 }
 
 std::ostream& operator<<(std::ostream& os, const SecretString& s) { return os << s.redacted(); }
+
+Result<SecretString> read_secret_file(const std::filesystem::path& path, std::string_view what) {
+  const std::string where = std::string(what) + ": " + path.string();
+  // Opened first, checked through the descriptor: no window to swap the file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Error(Errc::not_found, where + ": cannot read: " + std::strerror(errno));
+  struct ::stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  std::string value;
+  if (regular && !(st.st_mode & 077)) {
+    char buf[4096];
+    ssize_t n;
+    while (value.size() < (1u << 20) && (n = ::read(fd, buf, sizeof buf)) > 0) value.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (!regular) return Error(Errc::invalid_argument, where + " is not a regular file");
+  if (st.st_mode & 077)
+    return Error(Errc::invalid_argument, where + " has mode " + fmt::format("{:04o}", st.st_mode & 07777) +
+                                             ": a secret file must not be accessible to group or others (chmod 600 " +
+                                             path.string() + ")");
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
+  if (value.empty()) return Error(Errc::invalid_argument, where + " is empty");
+  SecretString out(std::move(value));
+  return out;
+}
 
 }  // namespace firerun

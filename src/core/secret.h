@@ -4,7 +4,11 @@
 // accident. Code that must send the value calls reveal() explicitly.
 #pragma once
 
+#include "firerun/error.h"
+
 #include <fmt/format.h>
+
+#include <filesystem>
 
 #include <ostream>
 #include <string>
@@ -39,6 +43,13 @@ class SecretString {
   void wipe() noexcept;
   std::string value_;
 };
+
+/// Reads a secret from a file (a token, a webhook secret, a private key).
+/// Refused (invalid_argument) when the file is not a regular file or group or
+/// others may access it, since then the secret is not one; not_found when it
+/// cannot be opened. Trailing newlines and blanks are dropped; empty is refused.
+/// `what` names the setting in errors ("auth.token_file").
+Result<SecretString> read_secret_file(const std::filesystem::path& path, std::string_view what);
 
 }  // namespace firerun
 

@@ -2,7 +2,13 @@
 
 #include <openssl/evp.h>
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 namespace firerun::image::detail {
@@ -56,5 +62,52 @@ Result<std::string> file_digest_hex(const std::filesystem::path& path, const cha
   if (in.bad()) return make_error(Errc::io, "read error while hashing " + path.string());
   return h.hex_final();
 }
+
+namespace {
+
+struct FileIdentity {
+  dev_t device;
+  ino_t inode;
+  off_t size;
+  timespec mtime;
+  timespec ctime;
+  bool operator==(const FileIdentity& o) const noexcept {
+    return device == o.device && inode == o.inode && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+  }
+};
+
+std::optional<FileIdentity> identity_of(const std::filesystem::path& path) {
+  struct ::stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileIdentity{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+}
+
+std::mutex digest_cache_mutex;
+std::map<std::string, std::pair<FileIdentity, std::string>> digest_cache;
+std::atomic<std::uint64_t> digest_reads{0};
+
+}  // namespace
+
+Result<std::string> cached_file_digest_hex(const std::filesystem::path& path) {
+  const auto before = identity_of(path);
+  if (!before) return make_error(Errc::io, "cannot stat " + path.string() + " for hashing");
+  {
+    std::lock_guard lock(digest_cache_mutex);
+    if (auto it = digest_cache.find(path.string()); it != digest_cache.end() && it->second.first == *before)
+      return it->second.second;
+  }
+  digest_reads += 1;
+  FIRERUN_TRY(auto digest, file_digest_hex(path));
+  // Changed while being read: the digest may mix versions, so it is not kept.
+  if (const auto after = identity_of(path); after && *after == *before) {
+    std::lock_guard lock(digest_cache_mutex);
+    if (digest_cache.size() > 4096) digest_cache.clear();  // bounded; images hold a handful of files
+    digest_cache[path.string()] = {*before, digest};
+  }
+  return digest;
+}
+
+std::uint64_t cached_digest_reads() noexcept { return digest_reads.load(); }
 
 }  // namespace firerun::image::detail

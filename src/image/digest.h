@@ -3,6 +3,7 @@
 
 #include "firerun/error.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -30,5 +31,13 @@ class Hasher {
 std::string sha256_hex(std::string_view data);
 /// Lowercase hex digest of a file's content; `algorithm` as for Hasher.
 Result<std::string> file_digest_hex(const std::filesystem::path& path, const char* algorithm = "SHA256");
+
+/// file_digest_hex(path) (SHA-256), remembered per file identity (device,
+/// inode, size, mtime and ctime, to the nanosecond): a file that has not
+/// changed is not read again; any write, rename over or touch re-hashes it.
+/// Thread-safe.
+Result<std::string> cached_file_digest_hex(const std::filesystem::path& path);
+/// How many files cached_file_digest_hex() actually read (tests, benchmarks).
+std::uint64_t cached_digest_reads() noexcept;
 
 }  // namespace firerun::image::detail

@@ -135,7 +135,9 @@ Result<Image> open_image(const fs::path& entry_dir) {
     if (actual != size->to_number<std::uint64_t>())
       return make_error(Errc::bad_state, where + ": " + name + " has size " + std::to_string(actual) + ", expected " +
                                              std::to_string(size->to_number<std::uint64_t>()));
-    FIRERUN_TRY(auto digest, detail::file_digest_hex(entry_dir / name));
+    // Verified once per file version: find_image() is on every VM start and
+    // on /readyz, and hashing ~100 MB each time is not free.
+    FIRERUN_TRY(auto digest, detail::cached_file_digest_hex(entry_dir / name));
     if (digest != std::string_view(sha->as_string()))
       return make_error(Errc::bad_state, where + ": " + name + " content does not match its sha256");
   }

@@ -14,12 +14,13 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -72,13 +73,21 @@ std::int64_t now_ms() {
 }
 
 std::string new_job_id() {
-  // 128 random bits: unguessable, so job ids double as capabilities for GET/DELETE.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  // 128 bits from the kernel's CSPRNG: unguessable, so job ids double as
+  // capabilities for GET/DELETE (a seeded PRNG's output can be predicted).
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) std::abort();  // no entropy source at all: never hand out guessable ids
+    got += static_cast<std::size_t>(n);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
-  for (int word = 0; word < 2; ++word) {
-    std::uint64_t v = rng();
-    for (int i = 0; i < 16; ++i, v >>= 4) id.push_back(kHex[v & 15]);
+  for (unsigned char b : bytes) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
   }
   return id;
 }
@@ -294,6 +303,11 @@ class SchedulerImpl final : public Scheduler {
   void pause_intake(std::string reason) override {
     std::lock_guard lock(mutex_);
     if (!intake_paused_) intake_paused_ = std::move(reason);
+  }
+
+  void resume_intake() override {
+    std::lock_guard lock(mutex_);
+    intake_paused_.reset();
   }
 
   std::optional<std::string> intake_paused() const override {

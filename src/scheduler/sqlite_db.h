@@ -6,7 +6,13 @@
 
 #include "firerun/error.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdint>
 #include <filesystem>
@@ -18,21 +24,32 @@ namespace firerun::sqlite {
 /// An open database; `context` ("job database") names it in errors.
 class Database {
  public:
-  /// Opens or creates `path` (WAL, NORMAL sync, 5 s busy timeout) and runs `schema`;
+  /// Opens or creates `path` (mode 0600, WAL, FULL sync, 5 s busy timeout) and runs `schema`;
   /// an empty path means a private in-memory database.
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& path, std::string context,
                                                 const char* schema) {
     sqlite3* db = nullptr;
     const std::string name = path.empty() ? std::string(":memory:") : path.string();
+    // Created (or tightened to) 0600 before SQLite opens it; SQLite gives its
+    // -wal and -shm files the database's own mode.
+    if (!path.empty()) {
+      const int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd < 0) return Error(Errc::io, "opening " + name + ": " + std::strerror(errno)).with_context(context);
+      const bool private_mode = ::fchmod(fd, 0600) == 0;
+      ::close(fd);
+      if (!private_mode) return Error(Errc::io, "chmod 0600 " + name + ": " + std::strerror(errno)).with_context(context);
+    }
     int rc = sqlite3_open_v2(name.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              nullptr);
     std::unique_ptr<Database> out(new Database(db, std::move(context)));
     if (rc != SQLITE_OK) return out->error("opening " + name);
     sqlite3_busy_timeout(db, 5000);
-    // WAL keeps readers off the writer's back; NORMAL sync is durable across
-    // process crashes (only an OS crash may lose the last commits).
+    // WAL keeps readers off the writer's back. FULL sync makes every commit
+    // durable across an OS crash or power loss too (NORMAL could lose the last
+    // commits: an accepted job or a delivery's dedupe record), for one more
+    // fsync of the WAL per commit.
     if (!path.empty()) FIRERUN_CHECK(out->exec("PRAGMA journal_mode=WAL"));
-    FIRERUN_CHECK(out->exec("PRAGMA synchronous=NORMAL"));
+    FIRERUN_CHECK(out->exec("PRAGMA synchronous=FULL"));
     FIRERUN_CHECK(out->exec(schema));
     return out;
   }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -92,21 +94,12 @@ class Daemon {
   /// Sends the daemon's stderr (its log) to `path` instead of ours; call before start().
   void log_to(std::filesystem::path path) { log_path_ = std::move(path); }
 
+  /// Limits the daemon's descriptors (soft and hard); call before start().
+  void limit_open_files(rlim_t n) { nofile_limit_ = n; }
+
   void start() {
-    const char* binary = std::getenv("FIRERUN_DAEMON");
-#ifdef FIRERUN_DAEMON_PATH
-    if (!binary) binary = FIRERUN_DAEMON_PATH;
-#endif
-    if (!binary) throw std::runtime_error("FIRERUN_DAEMON is not set");
-    const char* cache = std::getenv("FIRERUN_TEST_CACHE");
-    std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
-                                           {"FIRERUN_STATE_DIR", state_dir_.string()},
-                                           {"FIRERUN_IMAGE_CACHE", cache ? cache : ""},
-                                           {"FIRERUN_LOG_LEVEL", "warn"},
-                                           {"FIRERUN_LIMITS_RATE_LIMIT_PER_SECOND", "0"},
-                                           {"FIRERUN_SCHEDULER_SHUTDOWN_GRACE_MS", "2000"}};
-    if (const char* accel = std::getenv("FIRERUN_TEST_ACCEL")) env["FIRERUN_BACKEND"] = std::string("qemu:///?accel=") + accel;
-    for (auto& [k, v] : env_) env[k] = v;
+    const auto env = child_env();
+    const char* binary = binary_path();
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -116,9 +109,7 @@ class Daemon {
         int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (log >= 0) ::dup2(log, STDERR_FILENO);
       }
-      for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      ::execl(binary, "firerund", static_cast<char*>(nullptr));
-      ::_exit(127);
+      exec_child(binary, env);
     }
     ::close(out[1]);
     std::string line;
@@ -158,6 +149,40 @@ class Daemon {
   void kill9() {
     signal_daemon(SIGKILL);
     reap(std::chrono::seconds(10));
+  }
+
+  /// Runs a daemon that is expected to refuse to start: its exit status
+  /// (-1 if it was still running after `limit` and had to be killed) and its stderr.
+  int run_expecting_exit(std::string& stderr_text, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    const auto env = child_env();
+    const char* binary = binary_path();
+    int err[2];
+    if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    const int child = ::fork();
+    if (child == 0) {
+      ::dup2(err[1], STDERR_FILENO);
+      exec_child(binary, env);
+    }
+    ::close(err[1]);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    char buf[512];
+    for (;;) {
+      pollfd p{err[0], POLLIN, 0};
+      if (std::chrono::steady_clock::now() > deadline) break;
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const ssize_t n = ::read(err[0], buf, sizeof buf);
+      if (n <= 0) break;
+      stderr_text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(err[0]);
+    int status = 0;
+    for (int i = 0; i < 100; ++i) {
+      if (::waitpid(child, &status, WNOHANG) == child) return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    return -1;
   }
 
   int pid() const { return pid_; }
@@ -208,9 +233,43 @@ class Daemon {
     return status;
   }
 
+  static const char* binary_path() {
+    const char* binary = std::getenv("FIRERUN_DAEMON");
+#ifdef FIRERUN_DAEMON_PATH
+    if (!binary) binary = FIRERUN_DAEMON_PATH;
+#endif
+    if (!binary) throw std::runtime_error("FIRERUN_DAEMON is not set");
+    return binary;
+  }
+
+  std::map<std::string, std::string> child_env() const {
+    const char* cache = std::getenv("FIRERUN_TEST_CACHE");
+    std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
+                                           {"FIRERUN_STATE_DIR", state_dir_.string()},
+                                           {"FIRERUN_IMAGE_CACHE", cache ? cache : ""},
+                                           {"FIRERUN_LOG_LEVEL", "warn"},
+                                           {"FIRERUN_LIMITS_RATE_LIMIT_PER_SECOND", "0"},
+                                           {"FIRERUN_SCHEDULER_SHUTDOWN_GRACE_MS", "2000"}};
+    if (const char* accel = std::getenv("FIRERUN_TEST_ACCEL")) env["FIRERUN_BACKEND"] = std::string("qemu:///?accel=") + accel;
+    for (auto& [k, v] : env_) env[k] = v;
+    return env;
+  }
+
+  /// In the forked child: environment, limits, exec.
+  [[noreturn]] void exec_child(const char* binary, const std::map<std::string, std::string>& env) const {
+    for (auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    if (nofile_limit_) {
+      struct rlimit limit {*nofile_limit_, *nofile_limit_};
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    ::execl(binary, "firerund", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+
   std::filesystem::path state_dir_;
   std::filesystem::path log_path_;
   std::map<std::string, std::string> env_;
+  std::optional<rlim_t> nofile_limit_;
   int pid_ = -1;
   unsigned short port_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "cloud/aws/ec2_provider.h"
 
 #include "cloud/user_data.h"
+#include "firerun/text.h"
 
 #include <spdlog/spdlog.h>
 

@@ -5,6 +5,7 @@
 #include "cloud/static_provider.h"
 #include "cloud/user_data.h"
 #include "firerun/cloud.h"
+#include "firerun/text.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -13,6 +14,7 @@
 
 using namespace firerun::cloud;
 using firerun::Errc;
+using firerun::base64_encode;
 using namespace std::chrono_literals;
 
 namespace {

@@ -1,5 +1,6 @@
 #include "api.h"
 #include "api_json.h"
+#include "firerun/text.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -109,7 +110,7 @@ TEST(PistonResult, MatchesPistonsShape) {
   r.exec.stdout_data = "out\n";
   r.exec.stderr_data = "err\n";
   r.exec.signal = 6;
-  auto stored = execute_result_json("t1", r);
+  auto stored = execute_result_json("t1", r, false);
   auto v1 = json::parse(stored).as_object();
   EXPECT_EQ(v1.at("trace_id"), "t1");
   EXPECT_TRUE(v1.at("exit_code").is_null());
@@ -149,6 +150,37 @@ TEST(ConstantTimeEqual, ComparesWholeStrings) {
   EXPECT_FALSE(constant_time_equal("Bearer ab", "Bearer abc"));
   EXPECT_FALSE(constant_time_equal("", "x"));
   EXPECT_TRUE(constant_time_equal("", ""));
+}
+
+TEST(ExecuteResult, OutputThatIsNotUtf8StaysValidJsonAndKeepsItsBytes) {
+  sandbox::CodeResult r;
+  r.language = "bash";
+  r.exec.stdout_data = std::string("bin\x00\xff\xfe", 6) + "caf\xc3";  // binary, then a character cut by the cap
+  r.exec.stderr_data = "ok";
+  r.exec.exit_code = 0;
+  for (bool base64 : {false, true}) {
+    auto stored = execute_result_json("t", r, base64);
+    boost::system::error_code ec;
+    auto v = json::parse(stored, ec);  // Boost.JSON refuses invalid UTF-8
+    ASSERT_FALSE(ec) << stored;
+    const auto& o = v.as_object();
+    EXPECT_EQ(std::string(o.at("stdout").as_string()),
+              std::string("bin\x00", 4) + "\xef\xbf\xbd\xef\xbf\xbd" + "caf\xef\xbf\xbd");
+    EXPECT_EQ(o.contains("stdout_base64"), base64);
+    if (base64) {
+      EXPECT_EQ(firerun::base64_decode(std::string(o.at("stdout_base64").as_string())).value(), r.exec.stdout_data);
+      EXPECT_EQ(o.at("stderr_base64"), "b2s=");
+    }
+    auto piston = piston_result(stored, false);
+    ASSERT_TRUE(piston);
+    EXPECT_FALSE(json::serialize(*piston).empty());
+  }
+  auto in = parse_execute(R"({"lang":"bash","code":"x","output_encoding":"base64"})", nullptr);
+  ASSERT_TRUE(in);
+  EXPECT_TRUE(in->output_base64);
+  EXPECT_TRUE(parse_execute(payload_json(*in), nullptr)->output_base64);
+  EXPECT_EQ(parse_execute(R"({"lang":"bash","code":"x","output_encoding":"hex"})", nullptr).error(),
+            Errc::invalid_argument);
 }
 
 }  // namespace

@@ -20,11 +20,24 @@ class CiConfig : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "secret") << "a-webhook-secret\n";
     std::ofstream(dir_ / "token") << "ghp_token_from_a_file\n";
+    std::filesystem::permissions(dir_ / "secret", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::permissions(dir_ / "token", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string path(const char* name) const { return (dir_ / name).string(); }
   std::filesystem::path dir_;
 };
+
+TEST_F(CiConfig, SecretFilesReadableByOthersAreRefused) {
+  std::filesystem::permissions(dir_ / "secret", std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  auto c = parse_config("ci:\n  github:\n    webhook_secret_file: " + path("secret") + "\n    token_file: " +
+                            path("token") + "\n",
+                        {});
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().what().find("ci.github.webhook_secret_file"), std::string::npos) << c.error().what();
+  EXPECT_NE(c.error().what().find("chmod 600"), std::string::npos) << c.error().what();
+  EXPECT_EQ(c.error().what().find("a-webhook-secret"), std::string::npos);
+}
 
 TEST_F(CiConfig, OffUnlessAProviderIsConfigured) {
   auto c = parse_config("", {});

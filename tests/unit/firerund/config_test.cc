@@ -25,6 +25,7 @@ TEST(Config, DefaultsAreValid) {
 TEST(Config, ParsesEveryDocumentedKey) {
   auto c = parse_config(R"(
 listen: 0.0.0.0:9000
+auth: none
 state_dir: /tmp/state
 image_cache: /tmp/cache
 backend: qemu:///?accel=tcg
@@ -44,6 +45,10 @@ limits:
   rate_limit_burst: 5
   request_timeout_ms: 100
   idle_timeout_ms: 200
+  max_connections: 50
+  max_connections_per_client: 5
+  max_header_bytes: 4096
+  max_target_bytes: 1024
 scheduler:
   cpu_overcommit: 2
   memory_overcommit: 1.5
@@ -64,6 +69,11 @@ scheduler:
   EXPECT_DOUBLE_EQ(c->cpu_overcommit, 2.0);
   EXPECT_EQ(c->on_restart, scheduler::InterruptedPolicy::retry);
   EXPECT_EQ(c->shutdown_grace_ms, 0u);
+  EXPECT_TRUE(c->auth_none);
+  EXPECT_EQ(c->limits.max_connections, 50u);
+  EXPECT_EQ(c->limits.max_connections_per_client, 5u);
+  EXPECT_EQ(c->limits.max_header_bytes, 4096u);
+  EXPECT_EQ(c->limits.max_target_bytes, 1024u);
   auto o = scheduler_options(*c);
   EXPECT_EQ(o.workers, 3u);
   EXPECT_EQ(o.database, std::filesystem::path("/tmp/state/jobs.db"));
@@ -91,7 +101,7 @@ TEST(Config, EnvironmentOverridesTheFile) {
   std::map<std::string, std::string> env{{"FIRERUN_LISTEN", "127.0.0.1:0"},
                                          {"FIRERUN_LIMITS_MAX_QUEUE", "7"},
                                          {"FIRERUN_SCHEDULER_ON_RESTART", "retry"}};
-  auto c = parse_config("listen: 10.0.0.1:80\nlimits:\n  max_queue: 100\n", env);
+  auto c = parse_config("listen: 10.0.0.1:80\nauth: none\nlimits:\n  max_queue: 100\n", env);
   ASSERT_TRUE(c) << c.error().what();
   EXPECT_EQ(c->listen, "127.0.0.1:0");
   EXPECT_EQ(c->limits.max_queue, 7u);
@@ -107,6 +117,7 @@ TEST(Config, TokenFromFileOrEnvironmentAndNeverInErrors) {
     std::ofstream out(path);
     out << secret << "\n";
   }
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto c = parse_config("auth:\n  token_file: " + path.string() + "\n", {});
   ASSERT_TRUE(c) << c.error().what();
   EXPECT_EQ(c->auth_token, secret);
@@ -124,6 +135,37 @@ TEST(Config, TokenFromFileOrEnvironmentAndNeverInErrors) {
   auto from_env = parse_config("", {{"FIRERUN_AUTH_TOKEN", secret}});
   ASSERT_TRUE(from_env);
   EXPECT_EQ(from_env->auth_token, secret);
+}
+
+TEST(Config, SafeAuthDefaults) {
+  // Reachable from the network without a token: refused unless said on purpose.
+  const auto open = error_of("listen: 0.0.0.0:8080\n");
+  EXPECT_NE(open.find("listen: 0.0.0.0:8080 is not a loopback address and no auth token is set"), std::string::npos)
+      << open;
+  EXPECT_NE(error_of("listen: '[::]:8080'\n").find("not a loopback address"), std::string::npos);
+  EXPECT_TRUE(parse_config("listen: 0.0.0.0:8080\nauth: none\n", {}));
+  EXPECT_TRUE(parse_config("listen: 0.0.0.0:8080\n", {{"FIRERUN_AUTH_TOKEN", "a-token-of-16-chars+"}}));
+  EXPECT_TRUE(parse_config("listen: '[::1]:8080'\n", {}));
+  EXPECT_NE(error_of("auth: open\n").find("auth: must be"), std::string::npos);
+  EXPECT_NE(error_of("auth: none\n", {{"FIRERUN_AUTH_TOKEN", "a-token-of-16-chars+"}}).find("contradicts"),
+            std::string::npos);
+  // The admin token is its own.
+  auto admin = parse_config("", {{"FIRERUN_AUTH_ADMIN_TOKEN", "admin-token-of-16-chars"}});
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->admin_token, "admin-token-of-16-chars");
+  EXPECT_NE(error_of("", {{"FIRERUN_AUTH_ADMIN_TOKEN", "same-token-of-16-chars"},
+                          {"FIRERUN_AUTH_TOKEN", "same-token-of-16-chars"}})
+                .find("must differ"),
+            std::string::npos);
+  // A token file others can read is not a secret.
+  auto path = std::filesystem::temp_directory_path() / ("cfg-open-token-" + std::to_string(::getpid()));
+  std::ofstream(path) << "a-token-that-is-long-enough\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::others_read);
+  const auto readable = error_of("auth:\n  token_file: " + path.string() + "\n");
+  EXPECT_NE(readable.find("has mode 0604"), std::string::npos) << readable;
+  EXPECT_EQ(readable.find("long-enough"), std::string::npos);
+  std::filesystem::remove(path);
 }
 
 TEST(Config, EveryKeyHasAnEnvironmentName) {

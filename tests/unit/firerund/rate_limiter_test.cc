@@ -33,5 +33,21 @@ TEST(RateLimiter, ClientTableStaysBounded) {
   EXPECT_LE(limiter.tracked_clients(), 100u);
 }
 
+TEST(RateLimiter, AFullTableNeverResetsTheBudgetsItTracks) {
+  // Before: a table full of active clients was cleared, so a flood of new
+  // addresses gave every limited client a fresh burst.
+  RateLimiter limiter(1.0, 2.0, 10);
+  auto t = RateLimiter::Clock::time_point{} + 100s;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(limiter.allow("active-" + std::to_string(i), t));
+    EXPECT_TRUE(limiter.allow("active-" + std::to_string(i), t));
+  }
+  int admitted_newcomers = 0;
+  for (int i = 0; i < 1000; ++i) admitted_newcomers += limiter.allow("new-" + std::to_string(i), t) ? 1 : 0;
+  EXPECT_EQ(admitted_newcomers, 2) << "newcomers share one overflow bucket while the table is full";
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(limiter.allow("active-" + std::to_string(i), t)) << i;
+  EXPECT_EQ(limiter.tracked_clients(), 10u);
+}
+
 }  // namespace
 }  // namespace firerun::daemon

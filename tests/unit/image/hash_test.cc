@@ -3,6 +3,12 @@
 #include "image/digest.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace firerun::image::detail {
 namespace {
@@ -53,6 +59,31 @@ TEST(ImageHash, EveryInputChangesTheHash) {
 TEST(Digest, KnownSha256) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Digest, CachedDigestReadsAFileOncePerVersion) {
+  const auto dir = std::filesystem::temp_directory_path() / ("firerun-digest-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "artifact";
+  auto write = [&](const std::string& text) {
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+  };
+  write("version one");
+  const auto reads = cached_digest_reads();
+  EXPECT_EQ(cached_file_digest_hex(file).value(), sha256_hex("version one"));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(cached_file_digest_hex(file).value(), sha256_hex("version one"));
+  EXPECT_EQ(cached_digest_reads(), reads + 1) << "an unchanged file is hashed once";
+  // Same size, mtime forced back to the old value: the ctime still changes.
+  struct ::stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  write("version two");
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  EXPECT_EQ(cached_file_digest_hex(file).value(), sha256_hex("version two"));
+  EXPECT_EQ(cached_digest_reads(), reads + 2);
+  std::filesystem::remove(file);
+  EXPECT_FALSE(cached_file_digest_hex(file));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

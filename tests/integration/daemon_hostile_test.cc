@@ -1,0 +1,361 @@
+// firerund against hostile clients and unlucky operators (issue: daemon
+// hardening): connection floods, descriptor exhaustion, oversized and
+// malformed requests, slow clients, DNS rebinding, a second daemon on the same
+// state, a synchronous client that hangs up, and output that is not text.
+// Everything talks raw TCP to a real firerund; the last tests boot real VMs.
+#include "daemon_harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <regex>
+
+namespace firerun::testing {
+namespace {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+/// A plain blocking TCP connection to the daemon, for requests no well-behaved
+/// client library would send.
+class RawConnection {
+ public:
+  explicit RawConnection(unsigned short port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error("socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error(std::string("connect: ") + std::strerror(errno));
+  }
+  ~RawConnection() { close(); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  /// Sends everything; false if the peer closed (EPIPE/ECONNRESET).
+  bool send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  /// Reads until the peer closes or `limit` passes; `reset` tells whether it ended with ECONNRESET.
+  std::string read_until_close(std::chrono::milliseconds limit, bool* reset = nullptr) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    if (reset) *reset = false;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[65536];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && reset) *reset = errno == ECONNRESET;
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  /// True when the peer has closed (EOF readable now).
+  bool closed_by_peer(std::chrono::milliseconds wait) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_PEEK) <= 0;
+  }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// The status code of a raw HTTP answer (0 when there is none).
+unsigned status_of(const std::string& response) {
+  std::smatch m;
+  static const std::regex status_line(R"(^HTTP/1\.[01] (\d{3}) )");
+  return std::regex_search(response, m, status_line) ? static_cast<unsigned>(std::stoi(m[1])) : 0u;
+}
+
+/// The JSON body of a raw HTTP answer (Content-Length framed).
+json::value body_of(const std::string& response) {
+  auto at = response.find("\r\n\r\n");
+  if (at == std::string::npos) throw std::runtime_error("no header end in: " + response);
+  return json::parse(response.substr(at + 4));
+}
+
+std::string post_head(const std::string& target, std::uint64_t length, const std::string& extra = {}) {
+  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(length) + "\r\n" + extra + "\r\n";
+}
+
+/// A /v1/execute body of exactly `size` bytes whose language does not exist:
+/// accepted by the HTTP layer, refused by the API with 400 (no VM needed).
+std::string padded_body(std::size_t size) {
+  const std::string head = R"({"lang":"no-such-language","code":")", tail = R"("})";
+  return head + std::string(size - head.size() - tail.size(), 'x') + tail;
+}
+
+std::size_t count_lines_containing(const std::filesystem::path& log, const std::string& needle) {
+  std::ifstream in(log);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) n += line.find(needle) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+/// One daemon for the HTTP-layer tests: 4 MiB bodies, 1 s to send a request.
+class HostileClients : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("hostile");
+    daemon_ = new Daemon(dir_->path, {{"FIRERUN_LIMITS_MAX_BODY_BYTES", std::to_string(4u << 20)},
+                                      {"FIRERUN_LIMITS_MAX_CODE_BYTES", std::to_string(4u << 20)},
+                                      {"FIRERUN_LIMITS_REQUEST_TIMEOUT_MS", "1000"},
+                                      {"FIRERUN_LIMITS_IDLE_TIMEOUT_MS", "1000"},
+                                      {"FIRERUN_AUTH_ADMIN_TOKEN", "admin-token-for-tests-0123"}});
+    daemon_->log_to(dir_->path / "daemon.log");
+    daemon_->start();
+  }
+  static void TearDownTestSuite() {
+    int status = daemon_->terminate();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    delete daemon_;
+    delete dir_;
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline Daemon* daemon_ = nullptr;
+};
+
+TEST_F(HostileClients, TheRoutesBodyLimitHoldsForContentLengthAndChunked) {
+  // 2 MiB under a 4 MiB limit: read and parsed (400 for the unknown language),
+  // where Beast's own 1 MiB default used to drop the connection.
+  {
+    RawConnection c(daemon_->port());
+    const auto body = padded_body(2u << 20);
+    ASSERT_TRUE(c.send(post_head("/v1/execute", body.size()) + body));
+    const auto answer = c.read_until_close(10s);
+    EXPECT_EQ(status_of(answer), 400u) << answer.substr(0, 300);
+    EXPECT_NE(answer.find("no-such-language"), std::string::npos);
+  }
+  // 5 MiB with Content-Length: 413 with a JSON error, read by the client, no reset.
+  {
+    RawConnection c(daemon_->port());
+    const auto body = padded_body(5u << 20);
+    c.send(post_head("/v1/execute", body.size()) + body);
+    bool reset = false;
+    const auto answer = c.read_until_close(10s, &reset);
+    EXPECT_EQ(status_of(answer), 413u) << answer.substr(0, 300);
+    EXPECT_FALSE(reset);
+    EXPECT_EQ(body_of(answer).at("error").at("code"), "limit_exceeded");
+  }
+  // 5 MiB chunked: the same.
+  {
+    RawConnection c(daemon_->port());
+    c.send("POST /v1/execute HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const std::string chunk(64 * 1024, 'x');
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+    for (int i = 0; i < 80 && c.send(std::string(size_line) + chunk + "\r\n"); ++i) {
+    }
+    c.send("0\r\n\r\n");
+    bool reset = false;
+    const auto answer = c.read_until_close(10s, &reset);
+    EXPECT_EQ(status_of(answer), 413u) << answer.substr(0, 300);
+    EXPECT_FALSE(reset);
+  }
+}
+
+TEST_F(HostileClients, MalformedRequestsGetAStatusNotASilentClose) {
+  struct Case {
+    std::string name, request;
+    unsigned status;
+  };
+  const std::vector<Case> cases{
+      {"oversized headers", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n",
+       431},
+      {"oversized target", "GET /" + std::string(10000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414},
+      {"oversized target past the header limit", "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"garbage", "HELLO THERE\r\n\r\n", 400},
+      {"HTTP/0.9", "GET /healthz\r\n\r\n", 400},
+      {"Content-Length with Transfer-Encoding",
+       "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       400},
+      {"two Content-Lengths", "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+       400},
+  };
+  for (const auto& c : cases) {
+    RawConnection conn(daemon_->port());
+    conn.send(c.request);
+    const auto answer = conn.read_until_close(5s);
+    EXPECT_EQ(status_of(answer), c.status) << c.name << ": " << answer.substr(0, 200);
+    if (status_of(answer)) EXPECT_TRUE(body_of(answer).at("error").is_object()) << c.name;
+  }
+  EXPECT_EQ(daemon_->get("/healthz").status, 200u) << "still serving";
+}
+
+TEST_F(HostileClients, SlowClientsAreTimedOutAndIdleKeepAliveIsClosed) {
+  // Slowloris: a header byte every 200 ms never completes within 1 s.
+  RawConnection slow(daemon_->port());
+  const auto started = std::chrono::steady_clock::now();
+  std::string answer;
+  slow.send("GET /healthz HTTP/1.1\r\n");
+  for (int i = 0; i < 30; ++i) {
+    if (!slow.send("X")) break;
+    answer += slow.read_until_close(200ms);
+    if (!answer.empty()) break;
+  }
+  answer += slow.read_until_close(2s);
+  EXPECT_EQ(status_of(answer), 408u) << answer;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
+  // A trickled body is cut the same way.
+  RawConnection trickle(daemon_->port());
+  trickle.send(post_head("/v1/jobs", 1000));
+  for (int i = 0; i < 15 && trickle.send("x"); ++i) std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(status_of(trickle.read_until_close(3s)), 408u);
+  // Keep-alive: answered, then closed after the 1 s idle timeout.
+  RawConnection idle(daemon_->port());
+  idle.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  const auto first = idle.read_until_close(500ms);
+  EXPECT_EQ(status_of(first), 200u);
+  EXPECT_TRUE(idle.closed_by_peer(3s)) << "an idle keep-alive connection must be closed";
+}
+
+TEST_F(HostileClients, AuthAndAdmissionAreDecidedBeforeTheBodyIsRead) {
+  // The admin route, no token: answered from the header alone (the 4 MiB body is never sent).
+  RawConnection c(daemon_->port());
+  c.send(post_head("/v1/admin/drain", 4u << 20));
+  const auto answer = c.read_until_close(3s);
+  EXPECT_EQ(status_of(answer), 401u) << answer;
+  // Unknown route: 404 without the body either.
+  RawConnection d(daemon_->port());
+  d.send(post_head("/v1/nothing-here", 4u << 20));
+  EXPECT_EQ(status_of(d.read_until_close(3s)), 404u);
+}
+
+TEST_F(HostileClients, DnsRebindingAndCrossSiteRequestsAreRefusedWithoutAToken) {
+  auto request = [&](const std::string& headers) {
+    RawConnection c(daemon_->port());
+    c.send("POST /v1/jobs HTTP/1.1\r\n" + headers + "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    return c.read_until_close(3s);
+  };
+  EXPECT_EQ(status_of(request("Host: attacker.example\r\n")), 403u);
+  EXPECT_EQ(status_of(request("Host: attacker.example:" + std::to_string(daemon_->port()) + "\r\n")), 403u);
+  EXPECT_EQ(status_of(request("Host: 127.0.0.1:1\r\n")), 403u) << "another port is another origin";
+  EXPECT_EQ(status_of(request("Host: 127.0.0.1\r\nOrigin: https://attacker.example\r\n")), 403u);
+  EXPECT_EQ(status_of(request("Host: 127.0.0.1\r\nOrigin: null\r\n")), 403u);
+  // This server under its own names: past admission (400: the body is not a job).
+  EXPECT_EQ(status_of(request("Host: 127.0.0.1:" + std::to_string(daemon_->port()) + "\r\n")), 400u);
+  EXPECT_EQ(status_of(request("Host: localhost:" + std::to_string(daemon_->port()) + "\r\nOrigin: http://localhost:" +
+                              std::to_string(daemon_->port()) + "\r\n")),
+            400u);
+}
+
+TEST_F(HostileClients, AdminRoutesNeedTheAdminTokenAndDrainCanBeUndone) {
+  const std::string admin = "admin-token-for-tests-0123";
+  EXPECT_EQ(daemon_->post("/v1/admin/drain", "{}").status, 401u);
+  EXPECT_EQ(daemon_->post("/v1/admin/drain", "{}", "wrong-token-wrong-token").status, 401u);
+  EXPECT_EQ(daemon_->post("/v1/admin/drain", R"({"reason":"maintenance"})", admin).status, 202u);
+  auto refused = daemon_->post("/v1/jobs", R"({"lang":"bash","code":"true"})");
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_NE(refused.body.find("maintenance"), std::string::npos);
+  EXPECT_EQ(http_request(daemon_->port(), http::verb::delete_, "/v1/admin/drain", {}, admin).status, 200u);
+  auto accepted = daemon_->post("/v1/jobs", R"({"lang":"no-such-language","code":"true"})");
+  EXPECT_EQ(accepted.status, 400u) << "intake is open again (refused only for the language): " << accepted.body;
+}
+
+TEST_F(HostileClients, StateIsPrivateAndASecondDaemonOnItRefusesToStart) {
+  struct ::stat st {};
+  ASSERT_EQ(::stat(dir_->path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((dir_->path / "jobs.db").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Daemon second(dir_->path);
+  std::string errors;
+  const int status = second.run_expecting_exit(errors);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_NE(errors.find("is in use by another firerund (pid " + std::to_string(daemon_->pid()) + ")"),
+            std::string::npos)
+      << errors;
+  EXPECT_EQ(daemon_->get("/healthz").status, 200u) << "the first daemon is untouched";
+}
+
+TEST(HostileFlood, IdleConnectionsAndFewDescriptorsDoNotStopService) {
+  // 200 descriptors, 500 idle connections: the oldest idle ones are closed
+  // to make room, a real request is still served, and the log is not flooded.
+  TempDir dir("flood");
+  Daemon daemon(dir.path, {{"FIRERUN_LOG_LEVEL", "info"}});
+  daemon.limit_open_files(200);
+  daemon.log_to(dir.path / "daemon.log");
+  daemon.start();
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 500; ++i) idle.push_back(std::make_unique<RawConnection>(daemon.port()));
+  std::this_thread::sleep_for(500ms);
+  const auto started = std::chrono::steady_clock::now();
+  auto served = daemon.get("/healthz");
+  EXPECT_EQ(served.status, 200u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  idle.clear();
+  EXPECT_EQ(daemon.get("/healthz").status, 200u);
+  EXPECT_LE(count_lines_containing(dir.path / "daemon.log", "accept:"), 3u) << "accept errors are summarised";
+  EXPECT_EQ(daemon.terminate(), 0);
+}
+
+/// Real VMs: a client that hangs up, and guest output that is not UTF-8.
+class HostileGuests : public HostileClients {};
+
+TEST_F(HostileGuests, ASynchronousClientThatHangsUpCancelsItsJob) {
+  const double cancelled_before = daemon_->metric("firerun_jobs_total{status=\"cancelled\"}");
+  {
+    RawConnection c(daemon_->port());
+    const std::string body = R"({"lang":"bash","code":"sleep 50","timeout_ms":60000})";
+    ASSERT_TRUE(c.send(post_head("/v1/execute", body.size()) + body));
+    for (int i = 0; i < 300 && daemon_->metric("firerun_vms_active") < 1; ++i) std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(daemon_->metric("firerun_vms_active"), 1);
+  }  // hangs up
+  const auto hung_up = std::chrono::steady_clock::now();
+  while (daemon_->metric("firerun_vms_active") > 0 && std::chrono::steady_clock::now() - hung_up < 10s)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(daemon_->metric("firerun_vms_active"), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - hung_up, 3s) << "the VM is stopped promptly";
+  EXPECT_EQ(daemon_->metric("firerun_jobs_total{status=\"cancelled\"}"), cancelled_before + 1);
+  EXPECT_EQ(daemon_->metric("firerun_jobs_running"), 0);
+}
+
+TEST_F(HostileGuests, OutputThatIsNotUtf8StaysValidJsonEverywhere) {
+  // Binary bytes, then a multibyte character cut in half at the end.
+  const std::string code = R"(printf 'bin\377\376 caf\303')";
+  const std::string fffd = "\xef\xbf\xbd";
+  const std::string expected = "bin" + fffd + fffd + " caf" + fffd;
+  auto sync = daemon_->post("/v1/execute", json::serialize(json::object{{"lang", "bash"}, {"code", code},
+                                                                       {"output_encoding", "base64"}}));
+  ASSERT_EQ(sync.status, 200u) << sync.body;
+  auto result = sync.json().as_object();  // throws if not valid JSON
+  EXPECT_EQ(std::string(result.at("stdout").as_string()), expected);
+  EXPECT_EQ(result.at("stdout_base64"), "Ymlu//4gY2Fmww==") << "the exact bytes";
+
+  auto queued = daemon_->post("/v1/jobs", json::serialize(json::object{{"lang", "bash"}, {"code", code}}));
+  ASSERT_EQ(queued.status, 202u) << queued.body;
+  auto job = wait_job(*daemon_, std::string(queued.json().at("id").as_string()));
+  EXPECT_EQ(job.at("status"), "completed");
+  ASSERT_TRUE(job.at("result").is_object()) << json::serialize(job);
+  EXPECT_EQ(std::string(job.at("result").at("stdout").as_string()), expected);
+
+  auto piston = daemon_->post("/api/v2/execute", json::serialize(json::object{
+                                                     {"language", "bash"},
+                                                     {"version", "*"},
+                                                     {"files", json::array{json::object{{"content", code}}}}}));
+  ASSERT_EQ(piston.status, 200u) << piston.body;
+  EXPECT_EQ(std::string(piston.json().at("run").at("stdout").as_string()), expected);
+}
+
+}  // namespace
+}  // namespace firerun::testing
