@@ -43,9 +43,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     default: {
       auto loc = store::parse_s3_store_uri(input);
       expect_ok_or(loc, Errc::invalid_argument);
-      if (loc && (loc->bucket.empty() || (!loc->prefix.empty() && loc->prefix.back() != '/') ||
-                  loc->prefix.find("..") == 0))
+      if (loc && (loc->bucket.empty() || (!loc->prefix.empty() && loc->prefix.back() != '/')))
         std::abort();
+      // No "." or ".." segment ("..x" is an ordinary key name).
+      if (loc)
+        for (std::string_view rest = loc->prefix; !rest.empty();) {
+          const auto slash = rest.find('/');
+          const auto segment = rest.substr(0, slash);
+          if (segment == "." || segment == ".." || segment.empty()) std::abort();
+          rest.remove_prefix(slash == std::string_view::npos ? rest.size() : slash + 1);
+        }
       break;
     }
   }
