@@ -4,6 +4,7 @@
 #include "report.h"
 #include "scenarios.h"
 
+#include "firerun/jail.h"
 #include "firerun/version.h"
 
 #include <CLI/CLI.hpp>
@@ -82,6 +83,8 @@ int main(int argc, char** argv) {
   app.add_option("--boot-timeout", timeout_s, "Seconds before a boot counts as failed")->capture_default_str();
   app.add_option("--json", json_path, "Also write the results as JSON to this file");
   app.add_flag("--quick", quick, "Smoke-test size: 2 boots, 10 execs, sweep 1 and 2");
+  bool no_jail = false;
+  app.add_flag("--no-jail", no_jail, "Run firerun's VMMs unjailed (to measure what the jail costs)");
   CLI11_PARSE(app, argc, argv);
 
   if (quick) {
@@ -106,7 +109,9 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  auto backend = open_vm_backend(uri, io.get_executor());
+  JailOptions jail;
+  jail.enabled = !no_jail;
+  auto backend = open_vm_backend(uri, io.get_executor(), jail);
   if (!backend) {
     std::cerr << "firerun-bench: " << backend.error().what() << "\n";
     return 2;

@@ -10,8 +10,11 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 namespace firerun::fleet::detail {
 namespace {
@@ -243,11 +246,23 @@ class RedisQueue final : public SharedQueue {
   }
 
   /// Connect if needed, then command_locked; server error replies become Errc::protocol.
+  /// A redis that has just restarted answers -LOADING until its dataset is
+  /// in memory: that is the server coming back (transient), not a bad command.
   Result<Reply> command(std::initializer_list<std::string_view> args, std::chrono::milliseconds blocking = {}) {
-    FIRERUN_CHECK(connect_locked());
-    FIRERUN_TRY(auto reply, command_locked(args, blocking));
-    if (reply->type == REDIS_REPLY_ERROR) return unexpected_reply(args.begin()->data(), reply.get());
-    return reply;
+    const auto give_up = std::chrono::steady_clock::now() + std::max<std::chrono::milliseconds>(endpoint_.timeout, std::chrono::seconds(5));
+    for (;;) {
+      FIRERUN_CHECK(connect_locked());
+      FIRERUN_TRY(auto reply, command_locked(args, blocking));
+      const bool loading = reply->type == REDIS_REPLY_ERROR && reply->len >= 7 &&
+                           std::string_view(reply->str, 7) == "LOADING";
+      if (loading && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      if (loading) return failure(std::string(args.begin()->data(), args.begin()->size()) + ": redis is still loading its dataset");
+      if (reply->type == REDIS_REPLY_ERROR) return unexpected_reply(args.begin()->data(), reply.get());
+      return reply;
+    }
   }
 
   Result<std::vector<std::string>> list(const std::string& key) {

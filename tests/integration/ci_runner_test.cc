@@ -53,7 +53,11 @@ json::value read_json(const std::filesystem::path& p) {
   return json::parse(std::string(std::istreambuf_iterator<char>(in), {}));
 }
 
-void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
+/// Written 0600: firerund refuses secret files that group or others can read.
+void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  std::filesystem::permissions(p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
 
 /// POST with arbitrary headers (webhooks carry their own).
 Reply post_webhook(unsigned short port, const std::string& target, const std::string& body,

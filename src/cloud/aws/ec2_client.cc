@@ -1,8 +1,12 @@
 #include "cloud/aws/ec2_client.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -173,9 +177,30 @@ QueryParams Ec2Client::create_fleet_request(const LaunchSpec& spec, const std::v
   return p;
 }
 
+namespace {
+
+/// The spec with a ClientToken (a fresh random one unless the caller set its
+/// own): call() retries timeouts and 5xx answers, and EC2 launches nothing
+/// twice for one token (the retry gets the first call's reservation).
+LaunchSpec with_client_token(const LaunchSpec& spec) {
+  LaunchSpec out = spec;
+  if (!out.client_token.empty()) return out;
+  unsigned char bytes[16];
+  for (std::size_t got = 0; got < sizeof bytes;) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+    else if (errno != EINTR) std::abort();
+  }
+  out.client_token = "firerun-";
+  for (unsigned char b : bytes) out.client_token += fmt::format("{:02x}", b);
+  return out;
+}
+
+}  // namespace
+
 Result<Ec2Reservation> Ec2Client::run_instances(const LaunchSpec& spec, const std::string& instance_type, bool spot,
                                                 std::uint32_t count, Ec2Error* failure) {
-  FIRERUN_TRY(auto body, call(run_instances_request(spec, instance_type, spot, count), failure));
+  FIRERUN_TRY(auto body, call(run_instances_request(with_client_token(spec), instance_type, spot, count), failure));
   return parse_run_instances(body);
 }
 
@@ -183,7 +208,7 @@ Result<CreateFleetResult> Ec2Client::create_fleet(const LaunchSpec& spec, const 
                                                   bool spot, std::uint32_t count, Ec2Error* failure) {
   if (spec.launch_template_id.empty() && spec.launch_template_name.empty())
     return make_error(Errc::invalid_argument, "EC2 CreateFleet needs a launch template");
-  FIRERUN_TRY(auto body, call(create_fleet_request(spec, pools, spot, count), failure));
+  FIRERUN_TRY(auto body, call(create_fleet_request(with_client_token(spec), pools, spot, count), failure));
   return parse_create_fleet(body);
 }
 

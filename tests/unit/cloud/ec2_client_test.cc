@@ -172,6 +172,31 @@ TEST_F(Ec2Fixture, Http500IsRetried) {
   EXPECT_EQ(client.last_attempts(), 2);
 }
 
+TEST_F(Ec2Fixture, ARetriedLaunchWhoseAnswerWasLostLaunchesNothingTwice) {
+  // The first RunInstances launches but its answer is lost (5xx); the retry
+  // carries the same ClientToken, so EC2 returns the first reservation.
+  Ec2Client client(client_options());
+  fake_->control({{"fail", json::array{json::object{{"action", "RunInstances"}, {"error", "http500_after_launch"}, {"times", 1}}}}});
+  LaunchSpec spec;
+  spec.image_id = "ami-1";
+  auto r = client.run_instances(spec, "c5.large", false, 2, nullptr);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(client.last_attempts(), 2);
+  std::vector<std::string> tokens;
+  for (const auto& req : fake_->requests())
+    if (req.at("action") == "RunInstances") tokens.emplace_back(req.at("params").at("ClientToken").as_string());
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0], tokens[1]);
+  EXPECT_FALSE(tokens[0].empty());
+  auto all = client.describe_instances({}, {});
+  ASSERT_TRUE(all) << all.error().what();
+  EXPECT_EQ(all->size(), 2u) << "two instances asked for, two launched";
+  // A new call is a new launch, with a new token.
+  auto again = client.run_instances(spec, "c5.large", false, 1, nullptr);
+  ASSERT_TRUE(again);
+  EXPECT_NE(std::string(fake_->requests().back().at("params").at("ClientToken").as_string()), tokens[0]);
+}
+
 TEST_F(Ec2Fixture, CapacityErrorsAreNotRetried) {
   Ec2Client client(client_options());
   fake_->control({{"fail", json::array{json::object{{"action", "RunInstances"}, {"error", "InsufficientInstanceCapacity"}}}}});

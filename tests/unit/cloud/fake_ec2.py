@@ -489,6 +489,28 @@ def list_values_suffix(params, prefix, suffix):
     return [params[k] for k in keys]
 
 
+# EC2's idempotency: a launch repeated with the same ClientToken returns the
+# first launch's answer and launches nothing; the same token with other
+# parameters is IdempotentParameterMismatch.
+launches_by_token = {}
+
+
+def idempotent(action, params, handler):
+    token = params.get("ClientToken")
+    if not token:
+        return handler(params)
+    same = {k: v for k, v in params.items() if k not in ("Version",)}
+    seen = launches_by_token.get((action, token))
+    if seen:
+        if seen[0] != same:
+            raise Invalid("IdempotentParameterMismatch", "ClientToken reused with different parameters")
+        stats["idempotent_replays"] = stats.get("idempotent_replays", 0) + 1
+        return seen[1]
+    body = handler(params)
+    launches_by_token[(action, token)] = (same, body)
+    return body
+
+
 HANDLERS = {"RunInstances": run_instances, "DescribeInstances": describe_instances,
             "TerminateInstances": terminate_instances, "CreateTags": create_tags,
             "DescribeInstanceTypes": describe_instance_types, "CreateFleet": create_fleet}
@@ -542,6 +564,7 @@ class Handler(BaseHTTPRequestHandler):
                 if update.pop("reset", False):
                     instances.clear()
                     requests_log.clear()
+                    launches_by_token.clear()
                     state["fail"] = []
                     state["fleet_no_capacity"] = []
                 state.update(update)
@@ -572,6 +595,13 @@ class Handler(BaseHTTPRequestHandler):
                 failure = injected_failure(action, params)
                 if failure == "http500":
                     return self.reply(500, "<html>Internal Server Error</html>", "text/html")
+                if failure == "http500_after_launch":
+                    # The launch happened, the answer was lost (a timeout, a proxy's 502).
+                    if action in ("RunInstances", "CreateFleet"):
+                        idempotent(action, params, HANDLERS[action])
+                    else:
+                        HANDLERS[action](params)
+                    return self.reply(500, "<html>Internal Server Error</html>", "text/html")
                 if failure:
                     status = 503 if failure == "RequestLimitExceeded" else 500 if failure.startswith("Insufficient") else 400
                     return self.reply(status, error_xml(failure, "injected by the test"))
@@ -580,6 +610,8 @@ class Handler(BaseHTTPRequestHandler):
                     if not path:
                         raise Invalid("InvalidAction", f"no documented response for {action}")
                     return self.reply(200, open(path, "rb").read())
+                if action in ("RunInstances", "CreateFleet"):
+                    return self.reply(200, idempotent(action, params, HANDLERS[action]))
                 return self.reply(200, HANDLERS[action](params))
             except Invalid as e:
                 stats["rejected"] += 1
