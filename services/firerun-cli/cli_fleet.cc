@@ -54,8 +54,7 @@ Result<Fleet> open_fleet(const std::string& file, bool with_user_data) {
   FIRERUN_TRY(fleet.config, load_fleet_config(file));
   CloudProviderConfig options = fleet.config.provider_options;
   if (with_user_data && fleet.config.user_data) {
-    FIRERUN_TRY(options.options["user_data"],
-                render_fleet_user_data(fleet.config, aws::process_environment(), /*redact_join_token=*/false));
+    FIRERUN_TRY(options.options["user_data"], render_fleet_user_data(fleet.config));
   }
   CloudProviderRegistry registry;
   FIRERUN_CHECK(register_builtin_cloud_providers(registry));
@@ -199,8 +198,7 @@ int run_reconcile(const FleetArgs& a) {
 int run_user_data(const FleetArgs& a) {
   auto config = load_fleet_config(a.config);
   if (!config) return fail(config.error(), kExitConfigError);
-  // Shown to people: the join token never leaves the process here.
-  auto text = render_fleet_user_data(*config, aws::process_environment(), /*redact_join_token=*/true);
+  auto text = render_fleet_user_data(*config);
   if (!text) return fail(text.error(), kExitConfigError);
   std::fwrite(text->data(), 1, text->size(), stdout);
   return 0;

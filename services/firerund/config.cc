@@ -6,6 +6,8 @@
 #include "firerun/image.h"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <boost/asio/ip/network_v4.hpp>
 #include <boost/asio/ip/network_v6.hpp>
 
@@ -128,6 +130,21 @@ Status collect_ci_providers(std::map<std::string, std::string>& values, const st
   return {};
 }
 
+/// fleet.queue_password_file → the password part of fleet.queue.
+Status merge_queue_password(FleetConfig& fleet) {
+  constexpr std::string_view key = "fleet.queue_password_file";
+  if (fleet.queue.empty()) return key_error(key, "needs fleet.queue");
+  FIRERUN_TRY(auto password, firerun::read_secret_file(fleet.queue_password_file, key));
+  auto parsed = boost::urls::parse_uri(fleet.queue);
+  if (!parsed) return key_error("fleet.queue", "is not a URI");
+  boost::urls::url uri(*parsed);
+  if (uri.has_password()) return key_error(key, "fleet.queue already holds a password: give it in one place");
+  uri.set_password(password.reveal());
+  fleet.queue = std::string(uri.buffer());
+  FIRERUN_CHECK(add_context(fleet::open_shared_queue(fleet.queue), "fleet.queue"));
+  return {};
+}
+
 /// One documented key: how to apply its scalar text to a Config.
 struct KeySpec {
   const char* key;
@@ -237,6 +254,8 @@ std::vector<KeySpec> key_specs() {
                 c.fleet.queue = v;
                 return {};
               }},
+      text_key("fleet.queue_password_file",
+               [](Config& c, const std::string& v) -> Status { c.fleet.queue_password_file = v; return {}; }),
       KeySpec{"fleet.host_id",
               [](Config& c, const std::string& v) -> Status {
                 if (!v.empty() && !fleet::valid_fleet_name(v))
@@ -422,6 +441,7 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
     return key_error("listen", config.listen +
                                    " is not a loopback address and no auth token is set: set auth.token_file (or "
                                    "FIRERUN_AUTH_TOKEN), or 'auth: none' to serve it unauthenticated on purpose");
+  if (!config.fleet.queue_password_file.empty()) FIRERUN_CHECK(merge_queue_password(config.fleet));
   FIRERUN_CHECK(validate(config.jail));
   if (config.ci.enabled()) FIRERUN_CHECK(add_context(ci::validate_label_policy(config.ci.labels), "ci.labels"));
   const Limits& l = config.limits;

@@ -15,6 +15,9 @@ struct SpotWatchConfig {
 
 struct FleetConfig {
   std::string queue;    ///< shared queue URI (redis://...); empty = standalone host. May hold a password: never logged.
+  /// The queue's password, from a 0600 file (put there at boot from a secret
+  /// store), merged into `queue` at load so it is in no config file or user-data.
+  std::string queue_password_file;
   std::string host_id;  ///< this host's name in the queue; empty = the hostname
   SpotWatchConfig spot_watch;
 };

@@ -236,16 +236,22 @@ Result<FleetConfig> parse_fleet_config(std::string_view yaml, std::string_view s
           }},
          {"values", [&](const YAML::Node& n, const std::string& np) -> Status {
             FIRERUN_TRY(ud.values, read_string_map(n, source, np));
-            // The token is a secret: it must not sit in a file that gets shared or committed.
-            if (ud.values.contains("join_token"))
-              return yaml_error(source, np + ".join_token",
-                                "do not put the token in the file; name an environment variable in join_token_env", n);
+            // EC2 user-data is readable from the instance (IMDS) and by anyone with
+            // ec2:DescribeInstanceAttribute: no secret goes in, from a file or the environment.
+            for (const char* secret : {"join_token", "queue_password", "password", "token"})
+              if (ud.values.contains(secret))
+                return yaml_error(source, np + "." + secret,
+                                  "secrets never go into user-data; store it in SSM Parameter Store and name the "
+                                  "parameter in queue_password_parameter",
+                                  n);
             return {};
           }},
          {"join_token_env", [&](const YAML::Node& n, const std::string& np) -> Status {
-            FIRERUN_TRY(ud.join_token_env, read_string(n, source, np));
-            if (ud.join_token_env.empty()) return yaml_error(source, np, "must name an environment variable", n);
-            return {};
+            return yaml_error(source, np,
+                              "no longer supported: a token in user-data is readable by anything on the host; "
+                              "store the queue password in SSM Parameter Store and set "
+                              "values.queue_password_parameter",
+                              n);
           }}}));
     if (!template_file.empty() && !inline_template.empty())
       return yaml_error(source, p, "set template_file or template, not both", v);
@@ -278,22 +284,12 @@ Result<FleetConfig> load_fleet_config(const std::filesystem::path& file) {
   return parse_fleet_config(text, file.string(), file.parent_path());
 }
 
-Result<std::string> render_fleet_user_data(const FleetConfig& config,
-                                           const std::function<std::optional<std::string>(const std::string&)>& env,
-                                           bool redact_join_token) {
+Result<std::string> render_fleet_user_data(const FleetConfig& config) {
   if (!config.user_data)
     return make_error(Errc::invalid_argument, config.source + ": user_data: not configured (add a user_data section)");
   const auto& ud = *config.user_data;
-  auto values = ud.values;
-  if (!ud.join_token_env.empty()) {
-    auto token = env(ud.join_token_env);
-    if (!token || token->empty())
-      return make_error(Errc::invalid_argument, config.source + ": user_data.join_token_env: environment variable " +
-                                                    ud.join_token_env + " is not set");
-    values["join_token"] = redact_join_token ? "<redacted>" : *token;
-  }
   const std::string_view tmpl = ud.template_text.empty() ? default_user_data_template() : ud.template_text;
-  return add_context(render_user_data(tmpl, values), config.source + ": user_data");
+  return add_context(render_user_data(tmpl, ud.values), config.source + ": user_data");
 }
 
 }  // namespace firerun::cloud

@@ -21,7 +21,6 @@ inline constexpr std::string_view kPoolTag = "firerun:pool";
 struct FleetUserData {
   std::string template_text;  ///< empty = default_user_data_template()
   std::map<std::string, std::string> values;  ///< placeholder values (never secrets)
-  std::string join_token_env;  ///< environment variable holding the join token; empty = no token
 };
 
 struct FleetConfig {
@@ -42,11 +41,8 @@ Result<FleetConfig> parse_fleet_config(std::string_view yaml, std::string_view s
 /// Reads and parses a fleet file (errors are labelled with its path).
 Result<FleetConfig> load_fleet_config(const std::filesystem::path& file);
 
-/// Renders the fleet's user-data. The join token is read through `env` from user_data.join_token_env;
-/// with `redact_join_token` it is replaced by "<redacted>" (for showing the document to people).
-/// Errors name the placeholder or variable, never a value.
-Result<std::string> render_fleet_user_data(const FleetConfig& config,
-                                           const std::function<std::optional<std::string>(const std::string&)>& env,
-                                           bool redact_join_token);
+/// Renders the fleet's user-data (which never holds a secret: hosts fetch theirs at boot).
+/// Errors name the placeholder, never a value.
+Result<std::string> render_fleet_user_data(const FleetConfig& config);
 
 }  // namespace firerun::cloud

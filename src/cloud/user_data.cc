@@ -8,18 +8,27 @@
 namespace firerun::cloud {
 
 std::string_view default_user_data_template() noexcept {
-  // The download URL and checksum reach the shell as positional arguments, never spliced into
-  // the script text. The join token is a secret: it lands in a 0600 file only.
+  // Writes a configuration firerund accepts (tests/unit/firerund checks the
+  // rendered file with firerund's own parser). No secret is in the document:
+  // EC2 user-data is readable by anything on the instance that reaches IMDS.
+  // The shared queue's password is fetched at boot from SSM Parameter Store
+  // (a SecureString, readable through the instance profile) into a 0600 file
+  // that the configuration names. The download URL, checksum and parameter
+  // name reach the shell as positional arguments, never spliced into script text.
   return R"(#cloud-config
 write_files:
   - path: /etc/firerun/firerund.yaml
     permissions: "0600"
     owner: root:root
     content: |
-      controller: {{controller_url}}
-      join_token: {{join_token}}
-      pool: {{pool}}
-      labels: {{host_labels}}
+      listen: 127.0.0.1:8080
+      state_dir: /var/lib/firerun
+      image_cache: /var/cache/firerun
+      fleet:
+        queue: {{fleet_queue}}
+        queue_password_file: /etc/firerun/queue-password
+        spot_watch:
+          enabled: true
   - path: /etc/systemd/system/firerund.service
     permissions: "0644"
     content: |
@@ -28,6 +37,7 @@ write_files:
       After=network-online.target
       Wants=network-online.target
       [Service]
+      ExecStartPre=/usr/local/bin/firerund --check-config /etc/firerun/firerund.yaml
       ExecStart=/usr/local/bin/firerund --config /etc/firerun/firerund.yaml
       Restart=always
       RestartSec=2
@@ -35,6 +45,7 @@ write_files:
       WantedBy=multi-user.target
 runcmd:
   - [sh, -c, 'curl -fsSL --retry 5 -o /usr/local/bin/firerund.tmp "$1" && echo "$2  /usr/local/bin/firerund.tmp" | sha256sum -c - && chmod 0755 /usr/local/bin/firerund.tmp && mv /usr/local/bin/firerund.tmp /usr/local/bin/firerund', firerun-install, {{firerund_url}}, {{firerund_sha256}}]
+  - [sh, -c, 'umask 077 && aws ssm get-parameter --with-decryption --name "$1" --query Parameter.Value --output text > /etc/firerun/queue-password.tmp && mv /etc/firerun/queue-password.tmp /etc/firerun/queue-password', firerun-secret, {{queue_password_parameter}}]
   - [systemctl, daemon-reload]
   - [systemctl, enable, --now, firerund.service]
 )";

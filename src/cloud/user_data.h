@@ -12,8 +12,9 @@
 
 namespace firerun::cloud {
 
-/// The built-in template. Placeholders: firerund_url, firerund_sha256, controller_url, join_token,
-/// pool, host_labels.
+/// The built-in template. Placeholders: firerund_url, firerund_sha256, fleet_queue (the shared
+/// queue URI without its password), queue_password_parameter (the SSM SecureString parameter
+/// holding that password, fetched at boot through the instance profile). Holds no secret.
 std::string_view default_user_data_template() noexcept;
 
 /// EC2's limit on user data before base64 (16 KiB).

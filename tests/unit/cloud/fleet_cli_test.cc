@@ -110,13 +110,11 @@ class FleetCli : public ::testing::Test {
                                  "  families: [m5]\n"
                                  "  tags: {team: build}\n"
                                  "user_data:\n"
-                                 "  join_token_env: FIRERUN_JOIN_TOKEN\n"
                                  "  values:\n"
                                  "    firerund_url: https://downloads.example.com/firerund\n"
                                  "    firerund_sha256: \"" + std::string(64, '0') + "\"\n"
-                                 "    controller_url: https://controller.example.com\n"
-                                 "    pool: " + pool + "\n"
-                                 "    host_labels: linux,x64\n");
+                                 "    fleet_queue: redis://queue.internal:6379/0\n"
+                                 "    queue_password_parameter: /firerun/" + pool + "/queue-password\n");
   }
 
   static void start(const FakeEc2& ec2) {
@@ -194,10 +192,11 @@ TEST_F(FleetCli, ProvisionFallsBackToOnDemandWhenSpotHasNoCapacity) {
   EXPECT_EQ(markets.front(), "spot");
   EXPECT_EQ(markets.back(), "on-demand");
   EXPECT_EQ(std::count(markets.begin(), markets.end(), "on-demand"), 1);
-  // The rendered user-data (with the real token) went to EC2, and only there.
+  // The rendered user-data went to EC2 and holds no secret (the host fetches its own at boot).
   auto decoded = base64_decode(user_data);
   EXPECT_TRUE(decoded.starts_with("#cloud-config\n")) << decoded;
-  EXPECT_NE(decoded.find(kJoinToken), std::string::npos);
+  EXPECT_NE(decoded.find("aws ssm get-parameter"), std::string::npos) << decoded;
+  EXPECT_EQ(decoded.find(kJoinToken), std::string::npos);
 }
 
 TEST_F(FleetCli, LaunchTemplateUsesCreateFleetThenOnDemand) {
@@ -369,6 +368,8 @@ TEST_F(FleetCli, MalformedConfigExitsTwoNamingTheKey) {
       {pool + "request: {families: [M5!]}\n", "instance family"},
       {pool + "request: {disk_gib: 0}\n", "request.disk_gib: must be between 1 and 16384"},
       {pool + "user_data: {values: {join_token: hunter2}}\n", "user_data.values.join_token"},
+      {pool + "user_data: {values: {queue_password: hunter2}}\n", "secrets never go into user-data"},
+      {pool + "user_data: {join_token_env: X}\n", "user_data.join_token_env: no longer supported"},
       {pool + "user_data: {template_file: missing.yaml}\n", "user_data.template_file"},
       {pool + "options: {hosts_file: /nonexistent/hosts.yaml}\n", "options: static provider: cannot open hosts_file"},
       {pool + "options: {secret_sauce: hunter2}\n", "options: static provider: unknown option 'secret_sauce'"},
@@ -399,19 +400,16 @@ TEST_F(FleetCli, MalformedConfigExitsTwoNamingTheKey) {
   EXPECT_NE(missing.err.find("nope.yaml"), std::string::npos);
 }
 
-TEST_F(FleetCli, UserDataIsRenderedWithTheTokenRedacted) {
+TEST_F(FleetCli, UserDataIsRenderedWithoutAnySecret) {
   FIRERUN_REQUIRE_CONFORMANCE("aws/ec2-subset.json");
   FakeEc2 ec2;
   const auto cfg = aws_config(ec2, "ci", "  image_id: ami-1\n");
   auto r = run({"fleet", "user-data", "--config", cfg.string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(r.out.starts_with("#cloud-config\n")) << r.out;
-  EXPECT_NE(r.out.find("join_token: \"<redacted>\""), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("controller: \"https://controller.example.com\""), std::string::npos) << r.out;
-
-  auto unset = run({"fleet", "user-data", "--config", cfg.string()}, {{"FIRERUN_JOIN_TOKEN", ""}});
-  EXPECT_EQ(unset.rc, 2);
-  EXPECT_NE(unset.err.find("FIRERUN_JOIN_TOKEN is not set"), std::string::npos) << unset.err;
+  EXPECT_NE(r.out.find("queue: \"redis://queue.internal:6379/0\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("queue_password_file: /etc/firerun/queue-password"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(kJoinToken), std::string::npos) << "the environment never reaches user-data";
 
   // An operator's own template (relative to the fleet file); placeholders are checked.
   write("custom.yaml", "#cloud-config\nruncmd:\n  - [echo, {{pool}}]\n");

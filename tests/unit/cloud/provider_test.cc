@@ -211,10 +211,8 @@ TEST(UserData, DefaultTemplateRendersToValidCloudConfig) {
   std::map<std::string, std::string> values = {
       {"firerund_url", "https://releases.example.com/firerund-0.1.0"},
       {"firerund_sha256", std::string(64, 'a')},
-      {"controller_url", "https://ctl.example.com:8443"},
-      {"join_token", "tok\"en: with\nnewline & $(rm -rf /)"},
-      {"pool", "ci"},
-      {"host_labels", "os=linux,arch=x86_64"},
+      {"fleet_queue", "redis://q.internal:6379/0?prefix=fire\"run: with\nnewline & $(rm -rf /)"},
+      {"queue_password_parameter", "/firerun/ci/queue-password"},
   };
   auto out = render_user_data(default_user_data_template(), values);
   ASSERT_TRUE(out) << out.error().what();
@@ -225,15 +223,17 @@ TEST(UserData, DefaultTemplateRendersToValidCloudConfig) {
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0]["path"].as<std::string>(), "/etc/firerun/firerund.yaml");
   EXPECT_EQ(files[0]["permissions"].as<std::string>(), "0600");
-  // The embedded config is YAML too; the hostile token survives as one value.
+  // The embedded config is YAML too; a hostile value survives as one value.
+  // (tests/unit/firerund checks that firerund itself accepts this file.)
   auto config = YAML::Load(files[0]["content"].as<std::string>());
-  EXPECT_EQ(config["join_token"].as<std::string>(), values["join_token"]);
-  EXPECT_EQ(config["controller"].as<std::string>(), values["controller_url"]);
+  EXPECT_EQ(config["fleet"]["queue"].as<std::string>(), values["fleet_queue"]);
+  EXPECT_EQ(config["fleet"]["queue_password_file"].as<std::string>(), "/etc/firerun/queue-password");
   const auto runcmd = doc["runcmd"];
-  ASSERT_EQ(runcmd.size(), 3u);
+  ASSERT_EQ(runcmd.size(), 4u);
+  EXPECT_EQ(runcmd[1][4].as<std::string>(), values["queue_password_parameter"]);  // an argument too
   EXPECT_EQ(runcmd[0][4].as<std::string>(), values["firerund_url"]);  // an argument, not script text
   EXPECT_EQ(runcmd[0][5].as<std::string>(), values["firerund_sha256"]);
-  EXPECT_EQ(runcmd[2][3].as<std::string>(), "firerund.service");
+  EXPECT_EQ(runcmd[3][3].as<std::string>(), "firerund.service");
 
   auto b64 = base64_encode(*out);
   EXPECT_EQ(b64.size() % 4, 0u);

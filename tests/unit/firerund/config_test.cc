@@ -1,6 +1,8 @@
+#include "cloud/user_data.h"
 #include "config.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -166,6 +168,38 @@ TEST(Config, SafeAuthDefaults) {
   EXPECT_NE(readable.find("has mode 0604"), std::string::npos) << readable;
   EXPECT_EQ(readable.find("long-enough"), std::string::npos);
   std::filesystem::remove(path);
+}
+
+TEST(Config, TheHostBootstrapConfigurationIsOneFirerundAccepts) {
+  // What a new EC2 host gets from the default cloud-init template (before:
+  // keys firerund refused, so new hosts crash-looped).
+  auto rendered = cloud::render_user_data(cloud::default_user_data_template(),
+                                          {{"firerund_url", "https://downloads.example.com/firerund"},
+                                           {"firerund_sha256", std::string(64, 'a')},
+                                           {"fleet_queue", "redis://queue.internal:6379/0?prefix=ci"},
+                                           {"queue_password_parameter", "/firerun/ci/queue-password"}});
+  ASSERT_TRUE(rendered) << rendered.error().what();
+  std::string content = YAML::Load(*rendered)["write_files"][0]["content"].as<std::string>();
+  EXPECT_EQ(content.find("password:"), std::string::npos) << "no secret in user-data";
+  // At boot the password lands in a 0600 file; here, a temporary one.
+  const auto password_file = std::filesystem::temp_directory_path() / ("cfg-queue-pw-" + std::to_string(::getpid()));
+  std::ofstream(password_file) << "s3cret-queue-password\n";
+  std::filesystem::permissions(password_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const std::string boot_path = "/etc/firerun/queue-password";
+  ASSERT_NE(content.find(boot_path), std::string::npos);
+  content.replace(content.find(boot_path), boot_path.size(), password_file.string());
+  auto c = parse_config(content, {});
+  ASSERT_TRUE(c) << c.error().what() << "\n" << content;
+  EXPECT_EQ(c->fleet.queue, "redis://:s3cret-queue-password@queue.internal:6379/0?prefix=ci");
+  EXPECT_TRUE(c->fleet.spot_watch.enabled);
+  EXPECT_TRUE(is_loopback_listen(c->listen));
+  // Given in two places, or without a queue: refused.
+  EXPECT_NE(error_of("fleet:\n  queue: redis://:pw@q:6379/0\n  queue_password_file: " + password_file.string() + "\n")
+                .find("already holds a password"),
+            std::string::npos);
+  EXPECT_NE(error_of("fleet:\n  queue_password_file: " + password_file.string() + "\n").find("needs fleet.queue"),
+            std::string::npos);
+  std::filesystem::remove(password_file);
 }
 
 TEST(Config, EveryKeyHasAnEnvironmentName) {
