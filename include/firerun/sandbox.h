@@ -45,6 +45,10 @@ struct CodeRequest {
   std::chrono::milliseconds timeout{10000};    ///< run phase (compile has its own limit)
   std::chrono::milliseconds compile_timeout{60000};
   std::uint64_t output_cap = 1u << 20;         ///< per stream
+  /// Compile and run as the guest's root instead of the unprivileged guest
+  /// user. Root in the guest can crash or reboot its own VM; callers decide
+  /// who may ask (firerund: limits.allow_root).
+  bool as_root = false;
 };
 
 enum class Phase { compile, run };

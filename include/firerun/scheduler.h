@@ -78,10 +78,16 @@ class JobContext {
   virtual void record_vm_process(int pid) = 0;
   /// Forgets the VMM process once it is gone.
   virtual void clear_vm_process() = 0;
+  /// From now on the job's own code runs: a failure is the job's (its guest
+  /// panicked, rebooted, stalled or attacked the agent) and is not retried,
+  /// unless the runner reports Errc::backend_failed (the host's: e.g. the VMM
+  /// was killed or crashed under it).
+  virtual void mark_user_code_started() = 0;
 };
 
-/// Runs one attempt of a job. An error means an infrastructure failure; it is
-/// retried when retryable(errc) and attempts remain. Arguments outlive the co_await.
+/// Runs one attempt of a job. An error means the attempt failed; it is
+/// retried when retryable(errc) and attempts remain, and, once the runner
+/// called mark_user_code_started(), only for Errc::backend_failed. Arguments outlive the co_await.
 using Runner = std::function<Task<Result<JobOutcome>>(const Job&, JobContext&)>;
 
 /// True for errors worth another attempt (backend/guest/io/protocol/internal/timeout).

@@ -86,6 +86,15 @@ bool compiled(const std::string& language_name) {
 
 }  // namespace
 
+Result<scheduler::Job> admit_queued_job(const scheduler::Job& queued, const Config& config) {
+  if (queued.kind != "code") return Error(Errc::unsupported, "job kind '" + queued.kind + "' is not taken from the queue");
+  FIRERUN_TRY(auto input, add_context(parse_execute(queued.payload, &config.limits), "queued job payload"));
+  FIRERUN_TRY(auto job, make_job(input, config));
+  job.id = queued.id;
+  job.priority = queued.priority;
+  return job;
+}
+
 Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics, CiService* ci)
     : config_(config), scheduler_(scheduler), metrics_(metrics), ci_(ci),
       limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)) {

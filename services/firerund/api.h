@@ -60,6 +60,11 @@ HttpResponse error_reply(unsigned status, const Error& error);
 
 class CiService;
 
+/// A job claimed from the fleet queue, checked as POST /v1/jobs checks a
+/// request (language, sandbox validation, limits) and rebuilt from its payload
+/// (shape and deadline from this host's rules, not the entry's); keeps its id.
+Result<scheduler::Job> admit_queued_job(const scheduler::Job& queued, const Config& config);
+
 /// Compares secrets in time independent of where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 

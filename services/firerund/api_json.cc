@@ -77,13 +77,15 @@ Status apply_limits(ExecuteInput& in, const json::object& o, const Limits& limit
   if (in.vcpus == 0 || in.vcpus > limits.max_vcpus)
     return field_error("vcpus", "must be between 1 and " + std::to_string(limits.max_vcpus));
   in.request.output_cap = limits.max_output_bytes;
+  if (in.request.as_root && !limits.allow_root)
+    return field_error("root", "is not allowed on this server (limits.allow_root)");
   (void)o;
   return {};
 }
 
 const std::set<std::string_view> kV1Fields = {"lang", "language", "code", "stdin", "files", "args",
                                               "env", "timeout_ms", "compile_timeout_ms", "memory_mb", "vcpus",
-                                              "output_cap", "output_encoding"};
+                                              "output_cap", "output_encoding", "root"};
 
 }  // namespace
 
@@ -144,6 +146,10 @@ Result<ExecuteInput> parse_execute(std::string_view body, const Limits* limits) 
     FIRERUN_TRY(auto encoding, string_field(*v, "output_encoding"));
     if (encoding != "utf8" && encoding != "base64") return field_error("output_encoding", "must be utf8 or base64");
     in.output_base64 = encoding == "base64";
+  }
+  if (auto* v = o.if_contains("root"); v && !v->is_null()) {
+    if (!v->is_bool()) return field_error("root", "must be true or false");
+    r.as_root = v->as_bool();
   }
   FIRERUN_TRY(auto cap, uint_field(o, "output_cap"));
   if (limits) {
@@ -270,6 +276,7 @@ std::string payload_json(const ExecuteInput& in) {
   o["vcpus"] = in.vcpus;
   o["output_cap"] = r.output_cap;
   if (in.output_base64) o["output_encoding"] = "base64";
+  if (r.as_root) o["root"] = true;
   return json::serialize(o);
 }
 
@@ -349,8 +356,16 @@ json::object job_json(const scheduler::JobRecord& rec) {
     json::value v = json::parse(rec.result, ec);
     o["result"] = ec ? json::value(nullptr) : std::move(v);
   }
-  if (rec.error)
-    o["error"] = json::object{{"code", errc_name(rec.error->errc())}, {"message", rec.error->what()}};
+  if (rec.error) {
+    json::object error{{"code", errc_name(rec.error->errc())}, {"message", rec.error->what()}};
+    // Whose failure: the guest's (the job's code brought its VM down; never
+    // retried) or the host's (retried up to scheduler.max_attempts).
+    const Errc e = rec.error->errc();
+    if (rec.status == scheduler::JobStatus::failed && (e == Errc::guest_failed || e == Errc::backend_failed ||
+                                                       e == Errc::io || e == Errc::internal || e == Errc::protocol))
+      error["origin"] = e == Errc::guest_failed ? "guest" : "host";
+    o["error"] = std::move(error);
+  }
   return o;
 }
 

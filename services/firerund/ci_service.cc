@@ -19,8 +19,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <set>
 
 namespace firerun::daemon {
@@ -37,6 +41,18 @@ constexpr auto kDeliveryRetention = std::chrono::hours(24 * 30);
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+/// Fault injection for the crash tests: with FIRERUN_TEST_CRASH_AT=<name> the
+/// daemon dies by SIGKILL at that point (no clean-up, as in a real crash).
+void crash_point(const char* name) {
+  static const char* at = std::getenv("FIRERUN_TEST_CRASH_AT");
+  if (at && std::strcmp(at, name) == 0) ::kill(::getpid(), SIGKILL);
+}
+
+/// The scheduler job of a CI job: its key in jobs.db, so it is queued once.
+std::string ci_scheduler_job_id(const ci::JobRequest& r) {
+  return "ci-" + r.provider + "-" + std::to_string(r.job_id) + "-" + std::to_string(r.run_attempt);
 }
 
 struct Provider {
@@ -195,7 +211,7 @@ Result<scheduler::Job> CiService::State::make_job(const CiPayload& payload, cons
 
 Result<std::string> CiService::State::submit(const CiPayload& payload, std::uint64_t resubmit) {
   const ci::JobRequest& r = payload.request;
-  std::string id = "ci-" + r.provider + "-" + std::to_string(r.job_id) + "-" + std::to_string(r.run_attempt);
+  std::string id = ci_scheduler_job_id(r);
   if (resubmit) id += "-r" + std::to_string(resubmit);
   FIRERUN_TRY(auto job, make_job(payload, id));
   return scheduler.submit(std::move(job));
@@ -253,6 +269,15 @@ Task<HttpResponse> CiService::State::on_job_event(Provider& provider, const ci::
   }
   CiPayload payload{std::move(request), now_ms(), key};
   auto id = submit(payload, 0);
+  if (!id && id.error() == Errc::already_exists) {
+    // Queued before a crash that lost its ci.db row: the same job, once.
+    const std::string existing = ci_scheduler_job_id(payload.request);
+    (void)store->add_job(CiJobRow{key, payload.request.provider, payload.request.job_id, existing,
+                                  payload_json(payload), false, 0});
+    provider.metrics->webhooks_duplicate += 1;
+    co_return json_reply(200, json::serialize(json::object{{"status", "duplicate"}, {"job", existing}}));
+  }
+  crash_point("ci.after_enqueue");
   if (!id) {
     const unsigned status = id.error() == Errc::limit_exceeded ? 422 : http_status_for(id.error().errc());
     if (status == 422) provider.metrics->reject("unschedulable");
@@ -404,12 +429,14 @@ Task<HttpResponse> CiService::webhook(const HttpRequest& req, const std::string&
   if (!delivery.empty()) {
     auto first = s.store->first_delivery(name, delivery, now_ms());
     if (!first) co_return error_reply(503, first.error());
-    if (!*first) {
-      provider.metrics->webhooks_duplicate += 1;
-      spdlog::info("{} delivery {} was handled before; ignored", name, delivery);
-      co_return json_reply(200, json::serialize(json::object{{"status", "duplicate"}}));
-    }
+    // ci.db (deliveries) and jobs.db (jobs) commit separately: a crash between
+    // the two would leave a delivery marked seen whose job was never queued.
+    // So a delivery seen before is not answered "duplicate" on that record
+    // alone: the job itself decides (its id is the job's key in jobs.db, so
+    // it is queued at most once, and at least once).
+    if (!*first) spdlog::info("{} delivery {} seen before: checking its job", name, delivery);
   }
+  crash_point("ci.after_dedupe");
   auto res = co_await s.on_job_event(provider, request);
   // Not acted on: the provider's redelivery must be, so forget this one.
   if (res.result_int() >= 500 && !delivery.empty()) (void)s.store->forget_delivery(name, delivery);

@@ -232,6 +232,12 @@ std::vector<KeySpec> key_specs() {
       uint_key("limits.max_connections", [](Config& c, std::uint64_t n) { c.limits.max_connections = n; }, false, 1u << 20),
       uint_key("limits.max_connections_per_client", [](Config& c, std::uint64_t n) { c.limits.max_connections_per_client = n; }, false, 1u << 20),
       uint_key("limits.max_header_bytes", [](Config& c, std::uint64_t n) { c.limits.max_header_bytes = n; }, false, 1u << 20),
+      text_key("limits.allow_root",
+               [](Config& c, const std::string& v) -> Status {
+                 if (v != "true" && v != "false") return key_error("limits.allow_root", "must be true or false");
+                 c.limits.allow_root = v == "true";
+                 return {};
+               }),
       uint_key("limits.max_target_bytes", [](Config& c, std::uint64_t n) { c.limits.max_target_bytes = n; }, false, 1u << 20),
       real_key("scheduler.cpu_overcommit", [](Config& c, double n) { c.cpu_overcommit = n; }, false),
       real_key("scheduler.memory_overcommit", [](Config& c, double n) { c.memory_overcommit = n; }, false),
@@ -254,6 +260,15 @@ std::vector<KeySpec> key_specs() {
                 c.fleet.queue = v;
                 return {};
               }},
+      text_key("fleet.key_file", [](Config& c, const std::string& v) -> Status { c.fleet.key_file = v; return {}; }),
+      text_key("fleet.kinds",
+               [](Config& c, const std::string& v) -> Status {
+                 c.fleet.kinds = split_list(v);
+                 for (const auto& kind : c.fleet.kinds)
+                   if (kind != "code")
+                     return key_error("fleet.kinds", "'" + kind + "': this daemon takes only 'code' jobs from a queue");
+                 return {};
+               }),
       text_key("fleet.queue_password_file",
                [](Config& c, const std::string& v) -> Status { c.fleet.queue_password_file = v; return {}; }),
       KeySpec{"fleet.host_id",
@@ -442,6 +457,16 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
                                    " is not a loopback address and no auth token is set: set auth.token_file (or "
                                    "FIRERUN_AUTH_TOKEN), or 'auth: none' to serve it unauthenticated on purpose");
   if (!config.fleet.queue_password_file.empty()) FIRERUN_CHECK(merge_queue_password(config.fleet));
+  if (auto it = env.find("FIRERUN_FLEET_KEY"); it != env.end()) config.fleet.key = it->second;
+  else if (!config.fleet.key_file.empty()) {
+    FIRERUN_TRY(auto key, firerun::read_secret_file(config.fleet.key_file, "fleet.key_file"));
+    config.fleet.key = std::string(key.reveal());
+  }
+  if (!config.fleet.queue.empty() && config.fleet.key.size() < 32)
+    return key_error("fleet.key_file", config.fleet.key.empty()
+                                           ? "required with fleet.queue: every entry is signed with the fleet key "
+                                             "(at least 32 bytes, shared by the fleet's hosts and producers)"
+                                           : "the fleet key must be at least 32 bytes");
   FIRERUN_CHECK(validate(config.jail));
   if (config.ci.enabled()) FIRERUN_CHECK(add_context(ci::validate_label_policy(config.ci.labels), "ci.labels"));
   const Limits& l = config.limits;

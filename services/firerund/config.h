@@ -39,6 +39,9 @@ struct Limits {
   std::uint64_t max_connections_per_client = 256;
   std::uint64_t max_header_bytes = 16 * 1024;  ///< request line + headers (431 past it)
   std::uint64_t max_target_bytes = 8 * 1024;   ///< request target (414 past it)
+  /// Requests may ask for `"root": true` (their code runs as the guest's root,
+  /// which can crash its own VM; it never reaches the host). Off by default.
+  bool allow_root = false;
 };
 
 /// One CI provider's webhook endpoint and runner settings (`ci.<provider>.*`).

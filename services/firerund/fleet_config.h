@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace firerun::daemon {
 
@@ -18,6 +19,12 @@ struct FleetConfig {
   /// The queue's password, from a 0600 file (put there at boot from a secret
   /// store), merged into `queue` at load so it is in no config file or user-data.
   std::string queue_password_file;
+  /// The fleet key (from fleet.key_file, 0600, at least 32 bytes): entries are
+  /// HMAC-signed with it; required with a queue. Never logged.
+  std::string key_file;
+  std::string key;
+  /// Job kinds this host takes from the queue; others are dead-lettered.
+  std::vector<std::string> kinds{"code"};
   std::string host_id;  ///< this host's name in the queue; empty = the hostname
   SpotWatchConfig spot_watch;
 };

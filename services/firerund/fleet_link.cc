@@ -45,12 +45,15 @@ std::chrono::milliseconds next_backoff(std::chrono::milliseconds current) {
 }  // namespace
 
 Result<std::unique_ptr<FleetLink>> FleetLink::create(const FleetConfig& config, scheduler::Scheduler& scheduler,
-                                                     unsigned workers, asio::any_io_executor executor) {
+                                                     unsigned workers, asio::any_io_executor executor,
+                                                     Admission admit) {
   FIRERUN_TRY(auto host_id, resolve_host_id(config.host_id));
   std::unique_ptr<FleetLink> link(new FleetLink(config, scheduler, workers, std::move(executor), std::move(host_id)));
+  link->admit_ = std::move(admit);
   if (!config.queue.empty()) {
-    FIRERUN_TRY(auto claimer, fleet::open_shared_queue(config.queue));
-    FIRERUN_TRY(auto queue, fleet::open_shared_queue(config.queue));
+    const fleet::QueueOptions options{config.key, config.kinds};
+    FIRERUN_TRY(auto claimer, fleet::open_shared_queue(config.queue, options));
+    FIRERUN_TRY(auto queue, fleet::open_shared_queue(config.queue, options));
     link->claimer_ = std::move(claimer);
     link->queue_ = std::move(queue);
   }
@@ -181,6 +184,20 @@ Task<void> FleetLink::pull_loop() {
     backoff = 200ms;
     if (!*claimed) continue;
     scheduler::Job job = std::move(**claimed);
+    // Authentic is not the same as acceptable: the payload passes the checks
+    // and limits an API request would.
+    if (admit_) {
+      auto admitted = admit_(job);
+      if (!admitted) {
+        spdlog::warn("fleet: job {} from the queue refused, dead-lettered: {}", job.id, admitted.error().what());
+        const std::string reason = admitted.error().what();
+        const auto reject_call = [queue, host, job, reason] { return queue->reject(host, job, reason); };
+        auto rejected = co_await off_io(reject_call);
+        if (!rejected) spdlog::error("fleet: dead-lettering job {}: {}", job.id, rejected.error().what());
+        continue;
+      }
+      job = std::move(*admitted);
+    }
     if (stopping_ || draining_) {
       const auto back_call = [queue, host, job] { return queue->release(host, job); };
       auto back = co_await off_io(back_call);

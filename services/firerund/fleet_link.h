@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,10 +23,16 @@ namespace firerun::daemon {
 
 class FleetLink {
  public:
+  /// Checks a claimed job as an API request would be checked (payload
+  /// validation and limits) and returns the job to run; an error sends the
+  /// entry to the dead-letter list with that reason.
+  using Admission = std::function<Result<scheduler::Job>(const scheduler::Job&)>;
+
   /// Opens the queue (connecting lazily) and resolves the host id. `workers`
   /// is the scheduler's concurrency: the link claims only while fewer jobs run.
   static Result<std::unique_ptr<FleetLink>> create(const FleetConfig& config, scheduler::Scheduler& scheduler,
-                                                   unsigned workers, boost::asio::any_io_executor executor);
+                                                   unsigned workers, boost::asio::any_io_executor executor,
+                                                   Admission admit);
   ~FleetLink();
   FleetLink(const FleetLink&) = delete;
   FleetLink& operator=(const FleetLink&) = delete;
@@ -56,6 +63,7 @@ class FleetLink {
   auto off_io(const F& f);
 
   const FleetConfig config_;
+  Admission admit_;
   scheduler::Scheduler& scheduler_;
   const unsigned workers_;
   boost::asio::any_io_executor executor_;

@@ -169,7 +169,8 @@ int main(int argc, char** argv) {
     ci->start();
   }
   Api api(config, *scheduler, metrics, ci.get());
-  auto linked = FleetLink::create(config.fleet, *scheduler, config.limits.max_concurrent_jobs, io.get_executor());
+  auto linked = FleetLink::create(config.fleet, *scheduler, config.limits.max_concurrent_jobs, io.get_executor(),
+                                  [&config](const scheduler::Job& job) { return admit_queued_job(job, config); });
   if (!linked) {
     std::fprintf(stderr, "firerund: %s\n", linked.error().what().c_str());
     return 1;

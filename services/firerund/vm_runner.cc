@@ -9,7 +9,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include <fstream>
 
 namespace firerun::daemon {
 namespace {
@@ -21,6 +25,37 @@ struct ActiveVm {
   ~ActiveVm() { metrics.vms_active -= 1; }
   Metrics& metrics;
 };
+
+/// Whether the VMM process `pid` has exited (gone, or a zombie awaiting its reaper).
+bool vmm_exited(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+/// Whose failure an error while the job's own code ran is. The host's (the
+/// VMM crashed or was killed from outside): backend_failed, retried. The
+/// job's (its guest panicked, rebooted, hit its memory limit, or the agent
+/// stalled, died or sent garbage while the VMM lived on): guest_failed, never
+/// retried, whatever the user's code did to get there.
+Task<Error> blame(Vm& vm, Error error, asio::any_io_executor executor) {
+  const int pid = vm.info().vmm_pid;
+  // A guest that panics or reboots closes the agent channel a moment before QEMU exits.
+  asio::steady_timer timer(executor);
+  for (int i = 0; i < 40 && pid > 0 && !vmm_exited(pid); ++i) {
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  if (pid > 0 && vmm_exited(pid)) {
+    auto exit = co_await vm.wait();
+    if (exit && exit->reason == VmExit::Reason::vmm_crashed)
+      co_return Error(Errc::backend_failed, "the VMM died under the job: " + exit->detail + " (" + error.what() + ")");
+    if (exit) error.with_context(std::string("guest ") + to_string(exit->reason) + ": " + exit->detail);
+  }
+  co_return Error(Errc::guest_failed, error.what() + " — while the job's code ran (not retried)");
+}
 
 Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler::JobContext& ctx, const Config& config,
                                             Metrics& metrics, asio::any_io_executor executor) {
@@ -45,7 +80,9 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
   spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
   Result<sandbox::CodeResult> ran = make_error(Errc::cancelled, "not run");
   const std::function<Task<void>(Vm&)> run = [&](Vm& vm) -> Task<void> {
+    ctx.mark_user_code_started();
     auto r = co_await sandbox::run_code(vm, *language, request);
+    if (!r && !ctx.stop_requested()) r = co_await blame(vm, std::move(r).error(), executor);
     ran = std::move(r);
   };
   auto started = co_await run_in_job_vm(spec, img->hash, config, metrics, ctx, executor, run);

@@ -11,9 +11,9 @@ std::string_view default_user_data_template() noexcept {
   // Writes a configuration firerund accepts (tests/unit/firerund checks the
   // rendered file with firerund's own parser). No secret is in the document:
   // EC2 user-data is readable by anything on the instance that reaches IMDS.
-  // The shared queue's password is fetched at boot from SSM Parameter Store
-  // (a SecureString, readable through the instance profile) into a 0600 file
-  // that the configuration names. The download URL, checksum and parameter
+  // The shared queue's password and the fleet key (which signs queue
+  // entries) are fetched at boot from SSM Parameter Store (SecureStrings,
+  // readable through the instance profile) into 0600 files the configuration names. The download URL, checksum and parameter
   // name reach the shell as positional arguments, never spliced into script text.
   return R"(#cloud-config
 write_files:
@@ -27,6 +27,7 @@ write_files:
       fleet:
         queue: {{fleet_queue}}
         queue_password_file: /etc/firerun/queue-password
+        key_file: /etc/firerun/fleet-key
         spot_watch:
           enabled: true
   - path: /etc/systemd/system/firerund.service
@@ -45,7 +46,7 @@ write_files:
       WantedBy=multi-user.target
 runcmd:
   - [sh, -c, 'curl -fsSL --retry 5 -o /usr/local/bin/firerund.tmp "$1" && echo "$2  /usr/local/bin/firerund.tmp" | sha256sum -c - && chmod 0755 /usr/local/bin/firerund.tmp && mv /usr/local/bin/firerund.tmp /usr/local/bin/firerund', firerun-install, {{firerund_url}}, {{firerund_sha256}}]
-  - [sh, -c, 'umask 077 && aws ssm get-parameter --with-decryption --name "$1" --query Parameter.Value --output text > /etc/firerun/queue-password.tmp && mv /etc/firerun/queue-password.tmp /etc/firerun/queue-password', firerun-secret, {{queue_password_parameter}}]
+  - [sh, -c, 'umask 077 && for pair in "$1=queue-password" "$2=fleet-key"; do aws ssm get-parameter --with-decryption --name "${pair%%=*}" --query Parameter.Value --output text > "/etc/firerun/${pair#*=}.tmp" && mv "/etc/firerun/${pair#*=}.tmp" "/etc/firerun/${pair#*=}" || exit 1; done', firerun-secrets, {{queue_password_parameter}}, {{fleet_key_parameter}}]
   - [systemctl, daemon-reload]
   - [systemctl, enable, --now, firerund.service]
 )";

@@ -13,8 +13,9 @@
 namespace firerun::cloud {
 
 /// The built-in template. Placeholders: firerund_url, firerund_sha256, fleet_queue (the shared
-/// queue URI without its password), queue_password_parameter (the SSM SecureString parameter
-/// holding that password, fetched at boot through the instance profile). Holds no secret.
+/// queue URI without its password), queue_password_parameter and fleet_key_parameter (the SSM
+/// SecureString parameters holding that password and the fleet key, fetched at boot through the
+/// instance profile). Holds no secret.
 std::string_view default_user_data_template() noexcept;
 
 /// EC2's limit on user data before base64 (16 KiB).

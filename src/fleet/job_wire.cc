@@ -2,6 +2,9 @@
 #include "firerun/fleet.h"
 
 #include <boost/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <limits>
@@ -46,7 +49,59 @@ bool valid_fleet_name(std::string_view name) noexcept {
   return true;
 }
 
-std::string encode_job(const scheduler::Job& job) {
+namespace {
+
+std::string job_mac_hex(std::string_view key, std::string_view inner) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(inner.data()),
+       inner.size(), mac, &length);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[mac[i] >> 4]);
+    hex.push_back(kHex[mac[i] & 15]);
+  }
+  return hex;
+}
+
+std::string encode_plain(const scheduler::Job& job);
+Result<scheduler::Job> decode_plain(std::string_view wire);
+
+}  // namespace
+
+std::string encode_job(const scheduler::Job& job, std::string_view key) {
+  std::string plain = encode_plain(job);
+  if (key.empty()) return plain;
+  const std::string mac = job_mac_hex(key, plain);
+  return json::serialize(json::object{{"v", 2}, {"job", std::move(plain)}, {"mac", mac}});
+}
+
+Result<scheduler::Job> decode_job(std::string_view wire, std::string_view key) {
+  if (wire.size() > kMaxWireBytes) return bad("larger than " + std::to_string(kMaxWireBytes) + " bytes");
+  boost::system::error_code ec;
+  json::value doc = json::parse(wire, ec);
+  if (ec) return bad("not valid JSON");
+  if (!doc.is_object()) return bad("not a JSON object");
+  const auto& o = doc.as_object();
+  FIRERUN_TRY(auto version, integer_field(o, "v", 1, 2));
+  if (version == 1) {
+    if (!key.empty()) return bad("unsigned, and this queue requires entries signed with the fleet key");
+    return decode_plain(wire);
+  }
+  if (key.empty()) return bad("signed, and this host has no fleet key to check it");
+  FIRERUN_TRY(auto inner, string_field(o, "job"));
+  FIRERUN_TRY(auto mac, string_field(o, "mac"));
+  const std::string expected = job_mac_hex(key, inner);
+  // Constant time: the MAC must not be guessable byte by byte.
+  if (mac.size() != expected.size() || CRYPTO_memcmp(mac.data(), expected.data(), mac.size()) != 0)
+    return bad("its MAC does not match (forged, altered or signed with another fleet key)");
+  return decode_plain(inner);
+}
+
+namespace {
+
+std::string encode_plain(const scheduler::Job& job) {
   return json::serialize(json::object{{"v", 1},
                                       {"id", job.id},
                                       {"kind", job.kind},
@@ -57,7 +112,7 @@ std::string encode_job(const scheduler::Job& job) {
                                       {"timeout_ms", static_cast<std::int64_t>(job.timeout.count())}});
 }
 
-Result<scheduler::Job> decode_job(std::string_view wire) {
+Result<scheduler::Job> decode_plain(std::string_view wire) {
   if (wire.size() > kMaxWireBytes) return bad("larger than " + std::to_string(kMaxWireBytes) + " bytes");
   boost::system::error_code ec;
   json::value doc = json::parse(wire, ec);
@@ -81,5 +136,7 @@ Result<scheduler::Job> decode_job(std::string_view wire) {
   job.timeout = std::chrono::milliseconds(timeout);
   return job;
 }
+
+}  // namespace
 
 }  // namespace firerun::fleet

@@ -58,8 +58,8 @@ constexpr const char* kBuryScript =
 
 class RedisQueue final : public SharedQueue {
  public:
-  explicit RedisQueue(RedisEndpoint endpoint)
-      : endpoint_(std::move(endpoint)),
+  RedisQueue(RedisEndpoint endpoint, QueueOptions options)
+      : endpoint_(std::move(endpoint)), options_(std::move(options)),
         where_("redis://" + endpoint_.host + ":" + std::to_string(endpoint_.port) + "/" +
                std::to_string(endpoint_.db) + " (prefix " + endpoint_.prefix + ")"),
         queue_key_(endpoint_.prefix + ":queue"), dead_key_(endpoint_.prefix + ":dead") {}
@@ -68,7 +68,7 @@ class RedisQueue final : public SharedQueue {
 
   Status push(const scheduler::Job& job) override {
     FIRERUN_CHECK(check_job(job));
-    const std::string entry = encode_job(job);
+    const std::string entry = encode_job(job, options_.key);
     std::lock_guard lock(mutex_);
     FIRERUN_TRY(auto r, command({"LPUSH", queue_key_, entry}));
     return expect_integer(r, "LPUSH");
@@ -95,7 +95,7 @@ class RedisQueue final : public SharedQueue {
       if (reply->type == REDIS_REPLY_NIL) return std::optional<scheduler::Job>();
       if (reply->type != REDIS_REPLY_STRING) return unexpected_reply("BLMOVE", reply);
       std::string entry(reply->str, reply->len);
-      auto job = decode_job(entry);
+      auto job = decode_taken(entry);
       if (job) return std::optional<scheduler::Job>(std::move(*job));
       FIRERUN_CHECK(bury(inflight, entry, job.error()));
       // Try the next entry within what is left of the wait.
@@ -116,7 +116,7 @@ class RedisQueue final : public SharedQueue {
     FIRERUN_CHECK(check_host(host_id));
     FIRERUN_CHECK(check_job(job));
     const std::string inflight = inflight_key(host_id);
-    const std::string entry = encode_job(job);
+    const std::string entry = encode_job(job, options_.key);
     std::lock_guard lock(mutex_);
     FIRERUN_TRY(auto old, find_in_flight(inflight, job.id));
     FIRERUN_TRY(auto r, command({"EVAL", kReleaseScript, "2", inflight, queue_key_, old.value_or(""), entry}));
@@ -130,11 +130,20 @@ class RedisQueue final : public SharedQueue {
     FIRERUN_TRY(auto entries, list(inflight));
     std::vector<scheduler::Job> out;
     for (const auto& entry : entries) {
-      auto job = decode_job(entry);
+      auto job = decode_taken(entry);
       if (job) out.push_back(std::move(*job));
       else FIRERUN_CHECK(bury(inflight, entry, job.error()));
     }
     return out;
+  }
+
+  Status reject(const std::string& host_id, const scheduler::Job& job, const std::string& reason) override {
+    FIRERUN_CHECK(check_host(host_id));
+    const std::string inflight = inflight_key(host_id);
+    std::lock_guard lock(mutex_);
+    FIRERUN_TRY(auto entry, find_in_flight(inflight, job.id));
+    if (!entry) return make_error(Errc::not_found, "job " + job.id + " is not in flight on " + host_id);
+    return bury(inflight, *entry, Error(Errc::invalid_argument, "job " + job.id + " refused: " + reason));
   }
 
   Result<std::size_t> recover(const std::string& host_id) override {
@@ -280,10 +289,20 @@ class RedisQueue final : public SharedQueue {
   Result<std::optional<std::string>> find_in_flight(const std::string& inflight, const std::string& job_id) {
     FIRERUN_TRY(auto entries, list(inflight));
     for (auto& entry : entries) {
-      auto job = decode_job(entry);
+      auto job = decode_job(entry, options_.key);
       if (job && job->id == job_id) return std::optional<std::string>(std::move(entry));
     }
     return std::optional<std::string>();
+  }
+
+  /// An entry this host may run: authentic (the fleet key) and of a kind it takes.
+  Result<scheduler::Job> decode_taken(const std::string& entry) const {
+    FIRERUN_TRY(auto job, decode_job(entry, options_.key));
+    if (!options_.kinds.empty() &&
+        std::find(options_.kinds.begin(), options_.kinds.end(), job.kind) == options_.kinds.end())
+      return Error(Errc::invalid_argument, "job " + job.id + " is of kind '" + job.kind.substr(0, 64) +
+                                               "', which hosts of this queue do not take");
+    return job;
   }
 
   /// Moves a malformed entry to the dead-letter list. Logs its size, not its content.
@@ -295,6 +314,7 @@ class RedisQueue final : public SharedQueue {
   }
 
   const RedisEndpoint endpoint_;
+  const QueueOptions options_;
   const std::string where_;
   const std::string queue_key_;
   const std::string dead_key_;
@@ -308,9 +328,9 @@ class RedisQueueFactory final : public SharedQueueFactory {
     return {"redis", "Redis lists (reliable queue: BLMOVE into per-host in-flight lists)", "experimental",
             {"redis-server >= 6.2"}};
   }
-  Result<std::unique_ptr<SharedQueue>> open(std::string_view uri) const override {
+  Result<std::unique_ptr<SharedQueue>> open(std::string_view uri, const QueueOptions& options) const override {
     FIRERUN_TRY(auto endpoint, parse_redis_uri(uri));
-    return std::unique_ptr<SharedQueue>(std::make_unique<RedisQueue>(std::move(endpoint)));
+    return std::unique_ptr<SharedQueue>(std::make_unique<RedisQueue>(std::move(endpoint), options));
   }
 };
 

@@ -18,9 +18,9 @@ SharedQueueRegistry& shared_queues() {
   return *registry;
 }
 
-Result<std::unique_ptr<SharedQueue>> open_shared_queue(std::string_view uri) {
+Result<std::unique_ptr<SharedQueue>> open_shared_queue(std::string_view uri, const QueueOptions& options) {
   FIRERUN_TRY(auto factory, shared_queues().find(uri));
-  return add_context(factory->open(uri), "opening the shared queue");
+  return add_context(factory->open(uri, options), "opening the shared queue");
 }
 
 }  // namespace firerun::fleet

@@ -170,6 +170,7 @@ Task<Result<CodeResult>> run_code(Vm& vm, const Language& language, const CodeRe
     compile.cwd = dir;
     compile.timeout = request.compile_timeout;
     compile.output_cap = request.output_cap;
+    if (request.as_root) compile.uid = compile.gid = 0;
     auto compiled = co_await vm.exec(compile);
     if (!compiled) co_return std::move(compiled).error().with_context("compiling " + language.name + " code");
     result.compile_duration = compiled->duration;
@@ -188,6 +189,7 @@ Task<Result<CodeResult>> run_code(Vm& vm, const Language& language, const CodeRe
   run.stdin_data = request.stdin_data;
   run.timeout = request.timeout;
   run.output_cap = request.output_cap;
+  if (request.as_root) run.uid = run.gid = 0;
   auto ran = co_await vm.exec(run);
   if (!ran) co_return std::move(ran).error().with_context("running " + language.name + " code");
   result.phase = Phase::run;

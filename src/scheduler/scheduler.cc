@@ -120,6 +120,8 @@ class AttemptContext final : public JobContext {
     std::lock_guard lock(mutex_);
     (void)store_.clear_vm(id_);
   }
+  void mark_user_code_started() override { user_code_started_ = true; }
+  bool user_code_started() const noexcept { return user_code_started_; }
   /// First request wins; later ones (e.g. timeout after cancel) are ignored.
   void request_stop(Errc reason, bool by_shutdown) {
     if (stop_requested()) return;
@@ -135,6 +137,7 @@ class AttemptContext final : public JobContext {
   std::string id_;
   Errc reason_ = Errc::ok;
   bool by_shutdown_ = false;
+  bool user_code_started_ = false;
   std::vector<std::function<void()>> handlers_;
 };
 
@@ -456,7 +459,9 @@ class SchedulerImpl final : public Scheduler {
         a.record.error = Error(Errc::backend_failed, "the daemon shut down while the job was running");
         finalize_locked(it, JobStatus::failed);
       }
-    } else if (retryable(outcome.error().errc()) && a.record.attempts < options_.max_attempts && !shutting_down_) {
+    } else if (retryable(outcome.error().errc()) &&
+               (!context.user_code_started() || outcome.error() == Errc::backend_failed) &&
+               a.record.attempts < options_.max_attempts && !shutting_down_) {
       spdlog::warn("job {}: attempt {} failed, retrying: {}", job.id, a.record.attempts, outcome.error().what());
       a.record.status = JobStatus::queued;
       if (auto st = store_->requeue(job.id); !st) spdlog::error("job {}: {}", job.id, st.error().what());

@@ -18,7 +18,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         again->priority != job->priority || again->resources.memory_mib != job->resources.memory_mib ||
         again->timeout != job->timeout)
       std::abort();
+    // Sealed with a key, it opens with that key only.
+    const std::string key(32, 'k');
+    const std::string sealed = fleet::encode_job(*job, key);
+    if (!fleet::decode_job(sealed, key) || fleet::decode_job(sealed, std::string(32, 'x')) || fleet::decode_job(sealed))
+      std::abort();
   }
+  // Signed-entry parsing on arbitrary input: only protocol errors.
+  if (auto keyed = fleet::decode_job(text, "fuzz-key-fuzz-key-fuzz-key-fuzz-key"); !keyed && keyed.error() != Errc::protocol)
+    std::abort();
   auto uri = fleet::detail::parse_redis_uri(text);
   if (!uri && uri.error() != Errc::invalid_argument) std::abort();
   if (uri && (uri->port == 0 || uri->db > 15 || !fleet::valid_fleet_name(uri->prefix))) std::abort();

@@ -303,6 +303,41 @@ TEST_F(CiRunnerTest, GithubJobCancelledWhileItsVmBootsLeavesNothing) {
   EXPECT_EQ(d->terminate(), 0);
 }
 
+TEST_F(CiRunnerTest, ACrashBetweenDedupeAndEnqueueNeitherLosesNorDoublesTheJob) {
+  // ci.db (deliveries) and jobs.db (jobs) commit separately. The daemon is
+  // killed at each step between them; the provider then redelivers.
+  struct Case {
+    const char* crash_at;
+    std::uint64_t job_id;
+    unsigned redelivery_status;  // 202: queued now; 200: it had been queued
+  };
+  for (const Case c : {Case{"ci.after_dedupe", 9401, 202u}, Case{"ci.after_enqueue", 9402, 200u}}) {
+    const std::string delivery = std::string("d-") + c.crash_at;
+    const std::string state = std::string("state-") + c.crash_at;
+    {
+      auto env = github_env();
+      env["FIRERUN_TEST_CRASH_AT"] = c.crash_at;
+      auto d = start_daemon(env, state);
+      EXPECT_THROW(queue_github_job(*d, c.job_id, delivery), std::runtime_error) << c.crash_at << ": it died answering";
+      d->kill9();  // reaps it
+    }
+    auto d = start_daemon(github_env(), state);
+    auto again = queue_github_job(*d, c.job_id, delivery);
+    EXPECT_EQ(again.status, c.redelivery_status) << c.crash_at << ": " << again.body;
+    const std::string id = "ci-github-" + std::to_string(c.job_id) + "-1";
+    auto job = wait_job(*d, id, 300s);
+    EXPECT_EQ(job.at("status").as_string(), "completed") << c.crash_at << ": " << json::serialize(job);
+    EXPECT_EQ(job.at("attempts"), 1) << c.crash_at;
+    EXPECT_EQ(d->get("/v1/jobs/" + id + "-r1").status, 404u) << c.crash_at << ": never a second job";
+    auto third = queue_github_job(*d, c.job_id, delivery);
+    EXPECT_EQ(third.status, 200u) << c.crash_at;
+    EXPECT_NE(third.body.find("duplicate"), std::string::npos) << third.body;
+    EXPECT_EQ(requests_to(*github_, "POST", "generate-jitconfig$").size(), c.job_id == 9401 ? 1u : 2u)
+        << c.crash_at << ": one runner per job";
+    EXPECT_EQ(d->terminate(), 0);
+  }
+}
+
 TEST_F(CiRunnerTest, GithubKillNineMidJobThenRestartRunsItAgainAndRemovesTheOrphanRunner) {
   std::set<int> vmm_pids;
   std::string id;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <regex>
+#include <sstream>
 
 namespace firerun::testing {
 namespace {
@@ -288,6 +289,27 @@ TEST_F(HostileClients, StateIsPrivateAndASecondDaemonOnItRefusesToStart) {
   EXPECT_EQ(daemon_->get("/healthz").status, 200u) << "the first daemon is untouched";
 }
 
+/// Bytes a process has read through read()-like calls (files and sockets).
+std::uint64_t bytes_read_by(int pid) {
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  std::uint64_t value = 0;
+  while (io >> key >> value)
+    if (key == "rchar:") return value;
+  return 0;
+}
+
+TEST_F(HostileClients, HealthEndpointsDoNotReadImageFilesOnEveryCall) {
+  // The first /readyz verifies an image (hashing its files); the next 1,000
+  // reuse that verification while the files are unchanged.
+  ASSERT_EQ(daemon_->get("/readyz").status, 200u);
+  const std::uint64_t before = bytes_read_by(daemon_->pid());
+  ASSERT_GT(before, 0u);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(daemon_->get(i % 2 ? "/readyz" : "/api/v2/runtimes").status, 200u);
+  const std::uint64_t read = bytes_read_by(daemon_->pid()) - before;
+  EXPECT_LT(read, 2u << 20) << "1,000 health calls read " << read << " bytes (requests are ~100 bytes each)";
+}
+
 TEST(HostileFlood, IdleConnectionsAndFewDescriptorsDoNotStopService) {
   // 200 descriptors, 500 idle connections: the oldest idle ones are closed
   // to make room, a real request is still served, and the log is not flooded.
@@ -355,6 +377,84 @@ TEST_F(HostileGuests, OutputThatIsNotUtf8StaysValidJsonEverywhere) {
                                                      {"files", json::array{json::object{{"content", code}}}}}));
   ASSERT_EQ(piston.status, 200u) << piston.body;
   EXPECT_EQ(std::string(piston.json().at("run").at("stdout").as_string()), expected);
+}
+
+/// Retries only for the host's failures: one daemon whose clients may run as
+/// the guest's root (so their code can bring its own VM down), two attempts.
+class RetryBlame : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("blame");
+    daemon_ = new Daemon(dir_->path, {{"FIRERUN_LIMITS_ALLOW_ROOT", "true"}, {"FIRERUN_SCHEDULER_MAX_ATTEMPTS", "2"}});
+    daemon_->start();
+  }
+  static void TearDownTestSuite() {
+    daemon_->terminate();
+    delete daemon_;
+    delete dir_;
+  }
+  static json::object run_job(const json::object& body) {
+    auto queued = daemon_->post("/v1/jobs", json::serialize(body));
+    EXPECT_EQ(queued.status, 202u) << queued.body;
+    return wait_job(*daemon_, std::string(queued.json().at("id").as_string()));
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline Daemon* daemon_ = nullptr;
+};
+
+TEST_F(RetryBlame, AGuestTheJobBringsDownIsTheJobsFailureAndNotRetried) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"kernel panic", "echo c > /proc/sysrq-trigger; sleep 5"},
+      {"reboot", "echo b > /proc/sysrq-trigger; sleep 5"},
+  };
+  for (const auto& [what, code] : cases) {
+    auto job = run_job({{"lang", "bash"}, {"code", code}, {"root", true}, {"timeout_ms", 20000}});
+    EXPECT_EQ(job.at("status"), "failed") << what << ": " << json::serialize(job);
+    EXPECT_EQ(job.at("attempts"), 1) << what << ": the user's failure is never retried";
+    ASSERT_TRUE(job.contains("error")) << what;
+    EXPECT_EQ(job.at("error").at("code"), "guest_failed") << what << ": " << json::serialize(job);
+    EXPECT_EQ(job.at("error").at("origin"), "guest") << what;
+  }
+  // Asking for root where it is not allowed is a clear 400 (the default).
+  TempDir other("blame-noroot");
+  Daemon plain(other.path);
+  plain.start();
+  auto refused = plain.post("/v1/execute", R"({"lang":"bash","code":"id -u","root":true})");
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("limits.allow_root"), std::string::npos) << refused.body;
+  plain.terminate();
+}
+
+TEST_F(RetryBlame, AVmmKilledByTheHostIsRetried) {
+  auto queued = daemon_->post("/v1/jobs", R"({"lang":"bash","code":"sleep 6; echo second attempt","timeout_ms":30000})");
+  ASSERT_EQ(queued.status, 202u) << queued.body;
+  const std::string id(queued.json().at("id").as_string());
+  // The job's VMM: a QEMU child of the daemon, once the job's code runs.
+  int vmm = 0;
+  for (int i = 0; i < 300 && vmm == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    if (daemon_->metric("firerun_vms_active") < 1) continue;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      const auto open = line.find('('), close = line.rfind(')');
+      if (open == std::string::npos || close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      char state;
+      int ppid = 0;
+      rest >> state >> ppid;
+      if (ppid == daemon_->pid() && line.substr(open + 1, close - open - 1).rfind("qemu", 0) == 0)
+        vmm = std::stoi(entry.path().filename().string());
+    }
+  }
+  ASSERT_GT(vmm, 0) << "no QEMU process under the daemon";
+  std::this_thread::sleep_for(1500ms);  // the job's code is running now
+  ASSERT_EQ(::kill(vmm, SIGKILL), 0);
+  auto job = wait_job(*daemon_, id);
+  EXPECT_EQ(job.at("status"), "completed") << json::serialize(job);
+  EXPECT_EQ(job.at("attempts"), 2) << "the host's failure is retried";
+  if (job.contains("result")) EXPECT_EQ(job.at("result").at("stdout"), "second attempt\n");
 }
 
 }  // namespace

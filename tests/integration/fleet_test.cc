@@ -52,7 +52,9 @@ TEST(FleetDaemons, ASpotWarnedHostHandsItsQueuedJobsToAnotherHost) {
   const std::string queue_uri = redis.uri("itest");
 
   TempDir dir_a("fleet-a"), dir_b("fleet-b");
-  const std::map<std::string, std::string> common{{"FIRERUN_VM_START", "cold"}, {"FIRERUN_FLEET_QUEUE", queue_uri}};
+  const std::string fleet_key = "fleet-key-for-the-test-of-32-bytes-or-more";
+  const std::map<std::string, std::string> common{
+      {"FIRERUN_VM_START", "cold"}, {"FIRERUN_FLEET_QUEUE", queue_uri}, {"FIRERUN_FLEET_KEY", fleet_key}};
   auto env_a = common;
   env_a.insert({{"FIRERUN_FLEET_HOST_ID", "host-a"},
                 {"FIRERUN_LIMITS_MAX_CONCURRENT_JOBS", "1"},
@@ -115,7 +117,7 @@ TEST(FleetDaemons, ASpotWarnedHostHandsItsQueuedJobsToAnotherHost) {
   EXPECT_EQ(b.metric("firerun_fleet_claimed_total"), 3);
 
   // The queue is empty and nothing is left in flight (B acknowledged everything).
-  auto queue = fleet::open_shared_queue(queue_uri);
+  auto queue = fleet::open_shared_queue(queue_uri, {fleet_key, {}});
   ASSERT_TRUE(queue);
   for (int i = 0; i < 50 && !(*queue)->in_flight("host-b")->empty(); ++i) std::this_thread::sleep_for(100ms);
   EXPECT_TRUE((*queue)->in_flight("host-b")->empty());
@@ -124,6 +126,30 @@ TEST(FleetDaemons, ASpotWarnedHostHandsItsQueuedJobsToAnotherHost) {
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->queued, 0u);
   EXPECT_EQ(stats->dead_letter, 0u);
+
+  // Forged or unacceptable entries never run: unsigned, signed with another
+  // key, and authentic but with a payload POST /v1/jobs would refuse.
+  scheduler::Job forged;
+  forged.kind = "code";
+  forged.payload = R"({"lang":"bash","code":"echo forged"})";
+  forged.timeout = 30s;
+  auto unsigned_queue = fleet::open_shared_queue(queue_uri);
+  auto other_key_queue = fleet::open_shared_queue(queue_uri, {std::string(40, 'x'), {}});
+  ASSERT_TRUE(unsigned_queue && other_key_queue);
+  forged.id = "forged-unsigned";
+  ASSERT_TRUE((*unsigned_queue)->push(forged));
+  forged.id = "forged-other-key";
+  ASSERT_TRUE((*other_key_queue)->push(forged));
+  forged.id = "authentic-but-invalid";
+  forged.payload = R"({"lang":"no-such-language","code":"true"})";
+  ASSERT_TRUE((*queue)->push(forged));
+  for (int i = 0; i < 100 && (*queue)->stats()->dead_letter < 3; ++i) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ((*queue)->stats()->dead_letter, 3u);
+  EXPECT_EQ((*queue)->stats()->queued, 0u);
+  for (const char* id : {"forged-unsigned", "forged-other-key", "authentic-but-invalid"}) {
+    EXPECT_EQ(a.get(std::string("/v1/jobs/") + id).status, 404u) << id;
+    EXPECT_EQ(b.get(std::string("/v1/jobs/") + id).status, 404u) << id;
+  }
 
   EXPECT_EQ(a.terminate(), 0);
   EXPECT_EQ(b.terminate(), 0);

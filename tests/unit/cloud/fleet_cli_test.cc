@@ -114,7 +114,8 @@ class FleetCli : public ::testing::Test {
                                  "    firerund_url: https://downloads.example.com/firerund\n"
                                  "    firerund_sha256: \"" + std::string(64, '0') + "\"\n"
                                  "    fleet_queue: redis://queue.internal:6379/0\n"
-                                 "    queue_password_parameter: /firerun/" + pool + "/queue-password\n");
+                                 "    queue_password_parameter: /firerun/" + pool + "/queue-password\n"
+                                 "    fleet_key_parameter: /firerun/" + pool + "/fleet-key\n");
   }
 
   static void start(const FakeEc2& ec2) {

@@ -213,6 +213,7 @@ TEST(UserData, DefaultTemplateRendersToValidCloudConfig) {
       {"firerund_sha256", std::string(64, 'a')},
       {"fleet_queue", "redis://q.internal:6379/0?prefix=fire\"run: with\nnewline & $(rm -rf /)"},
       {"queue_password_parameter", "/firerun/ci/queue-password"},
+      {"fleet_key_parameter", "/firerun/ci/fleet-key"},
   };
   auto out = render_user_data(default_user_data_template(), values);
   ASSERT_TRUE(out) << out.error().what();
@@ -230,7 +231,8 @@ TEST(UserData, DefaultTemplateRendersToValidCloudConfig) {
   EXPECT_EQ(config["fleet"]["queue_password_file"].as<std::string>(), "/etc/firerun/queue-password");
   const auto runcmd = doc["runcmd"];
   ASSERT_EQ(runcmd.size(), 4u);
-  EXPECT_EQ(runcmd[1][4].as<std::string>(), values["queue_password_parameter"]);  // an argument too
+  EXPECT_EQ(runcmd[1][4].as<std::string>(), values["queue_password_parameter"]);  // arguments too
+  EXPECT_EQ(runcmd[1][5].as<std::string>(), values["fleet_key_parameter"]);
   EXPECT_EQ(runcmd[0][4].as<std::string>(), values["firerund_url"]);  // an argument, not script text
   EXPECT_EQ(runcmd[0][5].as<std::string>(), values["firerund_sha256"]);
   EXPECT_EQ(runcmd[3][3].as<std::string>(), "firerund.service");

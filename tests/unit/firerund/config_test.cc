@@ -177,7 +177,8 @@ TEST(Config, TheHostBootstrapConfigurationIsOneFirerundAccepts) {
                                           {{"firerund_url", "https://downloads.example.com/firerund"},
                                            {"firerund_sha256", std::string(64, 'a')},
                                            {"fleet_queue", "redis://queue.internal:6379/0?prefix=ci"},
-                                           {"queue_password_parameter", "/firerun/ci/queue-password"}});
+                                           {"queue_password_parameter", "/firerun/ci/queue-password"},
+                                           {"fleet_key_parameter", "/firerun/ci/fleet-key"}});
   ASSERT_TRUE(rendered) << rendered.error().what();
   std::string content = YAML::Load(*rendered)["write_files"][0]["content"].as<std::string>();
   EXPECT_EQ(content.find("password:"), std::string::npos) << "no secret in user-data";
@@ -188,10 +189,17 @@ TEST(Config, TheHostBootstrapConfigurationIsOneFirerundAccepts) {
   const std::string boot_path = "/etc/firerun/queue-password";
   ASSERT_NE(content.find(boot_path), std::string::npos);
   content.replace(content.find(boot_path), boot_path.size(), password_file.string());
+  const auto key_file = std::filesystem::temp_directory_path() / ("cfg-fleet-key-" + std::to_string(::getpid()));
+  std::ofstream(key_file) << std::string(48, 'k') << "\n";
+  std::filesystem::permissions(key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const std::string key_path = "/etc/firerun/fleet-key";
+  ASSERT_NE(content.find(key_path), std::string::npos);
+  content.replace(content.find(key_path), key_path.size(), key_file.string());
   auto c = parse_config(content, {});
   ASSERT_TRUE(c) << c.error().what() << "\n" << content;
   EXPECT_EQ(c->fleet.queue, "redis://:s3cret-queue-password@queue.internal:6379/0?prefix=ci");
   EXPECT_TRUE(c->fleet.spot_watch.enabled);
+  EXPECT_EQ(c->fleet.key, std::string(48, 'k'));
   EXPECT_TRUE(is_loopback_listen(c->listen));
   // Given in two places, or without a queue: refused.
   EXPECT_NE(error_of("fleet:\n  queue: redis://:pw@q:6379/0\n  queue_password_file: " + password_file.string() + "\n")
@@ -199,7 +207,11 @@ TEST(Config, TheHostBootstrapConfigurationIsOneFirerundAccepts) {
             std::string::npos);
   EXPECT_NE(error_of("fleet:\n  queue_password_file: " + password_file.string() + "\n").find("needs fleet.queue"),
             std::string::npos);
+  // A queue without a fleet key is refused: entries must be signed.
+  EXPECT_NE(error_of("fleet:\n  queue: redis://q:6379/0\n").find("fleet.key_file: required with fleet.queue"),
+            std::string::npos);
   std::filesystem::remove(password_file);
+  std::filesystem::remove(key_file);
 }
 
 TEST(Config, EveryKeyHasAnEnvironmentName) {

@@ -34,6 +34,31 @@ TEST(FleetJobWire, RoundTripsEveryField) {
   EXPECT_EQ(j.attempt, 0u) << "attempts are per host, not shared";
 }
 
+TEST(FleetJobWire, SignedEntriesOpenOnlyWithTheFleetKey) {
+  const std::string key(32, 'k'), other(32, 'o');
+  const std::string sealed = encode_job(sample(), key);
+  auto opened = decode_job(sealed, key);
+  ASSERT_TRUE(opened) << opened.error().what();
+  EXPECT_EQ(opened->payload, sample().payload);
+  auto refused = [](const Result<scheduler::Job>& r, const char* why) {
+    ASSERT_FALSE(r) << why;
+    EXPECT_EQ(r.error(), Errc::protocol) << why;
+  };
+  refused(decode_job(sealed, other), "another fleet key");
+  refused(decode_job(sealed), "signed, but no key here");
+  refused(decode_job(encode_job(sample()), key), "unsigned, but this queue requires signatures");
+  // Any change to the signed job breaks the MAC.
+  std::string tampered = sealed;
+  const auto at = tampered.find("print");
+  ASSERT_NE(at, std::string::npos);
+  tampered.replace(at, 5, "exec(");
+  refused(decode_job(tampered, key), "altered payload");
+  EXPECT_NE(decode_job(tampered, key).error().what().find("MAC does not match"), std::string::npos);
+  std::string bad_mac = sealed;
+  bad_mac[bad_mac.rfind('"') - 1] ^= 1;
+  refused(decode_job(bad_mac, key), "altered MAC");
+}
+
 TEST(FleetJobWire, MalformedEntriesAreProtocolErrorsThatNeverQuoteTheInput) {
   const std::string valid = encode_job(sample());
   auto replace = [&](const std::string& from, const std::string& to) {

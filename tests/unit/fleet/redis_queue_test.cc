@@ -155,6 +155,33 @@ TEST(FleetRedisQueue, MalformedEntriesGoToTheDeadLetterListAndNeverStopTheQueue)
   EXPECT_EQ(q->stats()->dead_letter, 4u);
 }
 
+TEST(FleetRedisQueue, WithAFleetKeyOnlyAuthenticEntriesOfTakenKindsAreClaimed) {
+  REQUIRE_REDIS();
+  RedisServer server;
+  ASSERT_TRUE(server.running());
+  const std::string key(32, 'f');
+  auto signed_queue = open_shared_queue(server.uri("t"), {key, {"code"}});
+  auto unsigned_queue = open_shared_queue(server.uri("t"));
+  auto wrong_key = open_shared_queue(server.uri("t"), {std::string(32, 'w'), {}});
+  ASSERT_TRUE(signed_queue && unsigned_queue && wrong_key);
+  auto& q = **signed_queue;
+  ASSERT_TRUE((*unsigned_queue)->push(job("unsigned")));
+  ASSERT_TRUE((*wrong_key)->push(job("other-key")));
+  auto other_kind = job("other-kind");
+  other_kind.kind = "ci";
+  ASSERT_TRUE(q.push(other_kind));
+  ASSERT_TRUE(q.push(job("good")));
+  EXPECT_EQ(claimed_id(q, "a"), "good") << "the three before it were set aside";
+  EXPECT_EQ(q.stats()->dead_letter, 3u);
+  // A claimed job the host refuses (its payload failed validation) goes there too.
+  ASSERT_TRUE(q.push(job("refused-later")));
+  EXPECT_EQ(claimed_id(q, "a"), "refused-later");
+  ASSERT_TRUE(q.reject("a", job("refused-later"), "lang: unknown language"));
+  EXPECT_EQ(q.stats()->dead_letter, 4u);
+  EXPECT_EQ(q.in_flight("a")->size(), 1u) << "only 'good' is still in flight";
+  EXPECT_EQ(q.reject("a", job("never-claimed"), "x").error(), Errc::not_found);
+}
+
 TEST(FleetRedisQueue, TwoClaimersNeverGetTheSameJob) {
   REQUIRE_REDIS();
   RedisServer server;

@@ -63,6 +63,16 @@ Runner test_runner(std::shared_ptr<RunLog> log) {
       co_return JobOutcome{"second try", false};
     }
     if (p == "bad") co_return make_error(Errc::invalid_argument, "unrunnable");
+    // Failures once the job's own code runs: only the host's are retried.
+    if (p == "guest-after-user-code") {
+      ctx.mark_user_code_started();
+      co_return make_error(Errc::guest_failed, "the guest panicked");
+    }
+    if (p == "host-after-user-code") {
+      ctx.mark_user_code_started();
+      if (job.attempt == 1) co_return make_error(Errc::backend_failed, "QEMU was killed by signal 9");
+      co_return JobOutcome{"second try", false};
+    }
     co_return JobOutcome{"done:" + p, false};
   };
 }
@@ -269,6 +279,23 @@ TEST_F(SchedulerTest, InfrastructureFailuresAreRetriedUserFailuresNever) {
     auto r4 = co_await finished(bad);
     EXPECT_EQ(r4.status, JobStatus::failed);
     EXPECT_EQ(r4.attempts, 1u) << "invalid_argument is not an infrastructure failure";
+  });
+}
+
+TEST_F(SchedulerTest, OnceTheJobsCodeRunsOnlyTheHostsFailuresAreRetried) {
+  auto options = small_host(2);
+  options.max_attempts = 3;
+  open(options);
+  auto guest = submit(job_with("guest-after-user-code"));
+  auto host = submit(job_with("host-after-user-code"));
+  run([&]() -> Task<void> {
+    auto g = co_await finished(guest);
+    EXPECT_EQ(g.status, JobStatus::failed);
+    EXPECT_EQ(g.attempts, 1u) << "a guest the job's code brought down is the job's failure";
+    EXPECT_EQ((g.error ? g.error->errc() : Errc::ok), Errc::guest_failed);
+    auto h = co_await finished(host);
+    EXPECT_EQ(h.status, JobStatus::completed);
+    EXPECT_EQ(h.attempts, 2u) << "a VMM the host lost is retried";
   });
 }
 
