@@ -198,7 +198,9 @@ TEST_F(HostileClients, MalformedRequestsGetAStatusNotASilentClose) {
     conn.send(c.request);
     const auto answer = conn.read_until_close(5s);
     EXPECT_EQ(status_of(answer), c.status) << c.name << ": " << answer.substr(0, 200);
-    if (status_of(answer)) EXPECT_TRUE(body_of(answer).at("error").is_object()) << c.name;
+    if (status_of(answer)) {
+      EXPECT_TRUE(body_of(answer).at("error").is_object()) << c.name;
+    }
   }
   EXPECT_EQ(daemon_->get("/healthz").status, 200u) << "still serving";
 }
@@ -300,12 +302,17 @@ std::uint64_t bytes_read_by(int pid) {
 }
 
 TEST_F(HostileClients, HealthEndpointsDoNotReadImageFilesOnEveryCall) {
-  // The first /readyz verifies an image (hashing its files); the next 1,000
-  // reuse that verification while the files are unchanged.
+  // The first call verifies the images (hashing their files: ~900 MB here);
+  // the next 1,000 reuse that verification while the files are unchanged.
   ASSERT_EQ(daemon_->get("/readyz").status, 200u);
+  ASSERT_EQ(daemon_->get("/api/v2/runtimes").status, 200u);
+  ASSERT_EQ(daemon_->get("/v1/languages").status, 200u);
   const std::uint64_t before = bytes_read_by(daemon_->pid());
   ASSERT_GT(before, 0u);
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(daemon_->get(i % 2 ? "/readyz" : "/api/v2/runtimes").status, 200u);
+  for (int i = 0; i < 1000; ++i) {
+    const char* target = i % 3 == 0 ? "/readyz" : i % 3 == 1 ? "/api/v2/runtimes" : "/v1/languages";
+    ASSERT_EQ(daemon_->get(target).status, 200u) << target;
+  }
   const std::uint64_t read = bytes_read_by(daemon_->pid()) - before;
   EXPECT_LT(read, 2u << 20) << "1,000 health calls read " << read << " bytes (requests are ~100 bytes each)";
 }
@@ -454,7 +461,9 @@ TEST_F(RetryBlame, AVmmKilledByTheHostIsRetried) {
   auto job = wait_job(*daemon_, id);
   EXPECT_EQ(job.at("status"), "completed") << json::serialize(job);
   EXPECT_EQ(job.at("attempts"), 2) << "the host's failure is retried";
-  if (job.contains("result")) EXPECT_EQ(job.at("result").at("stdout"), "second attempt\n");
+  if (job.contains("result")) {
+    EXPECT_EQ(job.at("result").at("stdout"), "second attempt\n");
+  }
 }
 
 }  // namespace
