@@ -66,7 +66,17 @@ std::string job_mac_hex(std::string_view key, std::string_view inner) {
 }
 
 std::string encode_plain(const scheduler::Job& job);
-Result<scheduler::Job> decode_plain(std::string_view wire);
+Result<scheduler::Job> decode_plain(const json::object& entry);
+
+/// An entry's JSON object, size-checked.
+Result<json::object> parse_entry(std::string_view wire) {
+  if (wire.size() > kMaxWireBytes) return bad("larger than " + std::to_string(kMaxWireBytes) + " bytes");
+  boost::system::error_code ec;
+  json::value doc = json::parse(wire, ec);
+  if (ec) return bad("not valid JSON");
+  if (!doc.is_object()) return bad("not a JSON object");
+  return std::move(doc.as_object());
+}
 
 }  // namespace
 
@@ -78,16 +88,11 @@ std::string encode_job(const scheduler::Job& job, std::string_view key) {
 }
 
 Result<scheduler::Job> decode_job(std::string_view wire, std::string_view key) {
-  if (wire.size() > kMaxWireBytes) return bad("larger than " + std::to_string(kMaxWireBytes) + " bytes");
-  boost::system::error_code ec;
-  json::value doc = json::parse(wire, ec);
-  if (ec) return bad("not valid JSON");
-  if (!doc.is_object()) return bad("not a JSON object");
-  const auto& o = doc.as_object();
+  FIRERUN_TRY(auto o, parse_entry(wire));
   FIRERUN_TRY(auto version, integer_field(o, "v", 1, 2));
   if (version == 1) {
     if (!key.empty()) return bad("unsigned, and this queue requires entries signed with the fleet key");
-    return decode_plain(wire);
+    return decode_plain(o);
   }
   if (key.empty()) return bad("signed, and this host has no fleet key to check it");
   FIRERUN_TRY(auto inner, string_field(o, "job"));
@@ -96,7 +101,8 @@ Result<scheduler::Job> decode_job(std::string_view wire, std::string_view key) {
   // Constant time: the MAC must not be guessable byte by byte.
   if (mac.size() != expected.size() || CRYPTO_memcmp(mac.data(), expected.data(), mac.size()) != 0)
     return bad("its MAC does not match (forged, altered or signed with another fleet key)");
-  return decode_plain(inner);
+  FIRERUN_TRY(auto plain, parse_entry(inner));
+  return decode_plain(plain);
 }
 
 namespace {
@@ -112,13 +118,7 @@ std::string encode_plain(const scheduler::Job& job) {
                                       {"timeout_ms", static_cast<std::int64_t>(job.timeout.count())}});
 }
 
-Result<scheduler::Job> decode_plain(std::string_view wire) {
-  if (wire.size() > kMaxWireBytes) return bad("larger than " + std::to_string(kMaxWireBytes) + " bytes");
-  boost::system::error_code ec;
-  json::value doc = json::parse(wire, ec);
-  if (ec) return bad("not valid JSON");
-  if (!doc.is_object()) return bad("not a JSON object");
-  const auto& o = doc.as_object();
+Result<scheduler::Job> decode_plain(const json::object& o) {
   FIRERUN_TRY(auto version, integer_field(o, "v", 1, 1));
   (void)version;
   scheduler::Job job;
