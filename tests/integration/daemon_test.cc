@@ -358,9 +358,11 @@ TEST(DaemonCrash, KillNineThenRestartResolvesEveryJob) {
   std::map<std::string, std::string> env{{"FIRERUN_LIMITS_MAX_CONCURRENT_JOBS", "2"}};
   std::vector<std::string> ids;
   std::set<int> vmm_pids;
+  int dead_daemon = 0;
   {
     Daemon d(dir.path, env);
     d.start();
+    dead_daemon = d.pid();
     for (int i = 0; i < 6; ++i) {
       auto r = d.post("/v1/jobs", execute_body("bash", "sleep 20", {{"timeout_ms", 30000}}));
       ASSERT_EQ(r.status, 202u) << r.body;
@@ -384,6 +386,15 @@ TEST(DaemonCrash, KillNineThenRestartResolvesEveryJob) {
   EXPECT_EQ(by_status["failed"], 2) << "the interrupted jobs are failed (scheduler.on_restart: fail)";
   EXPECT_EQ(by_status["completed"], 4) << "the queued jobs ran after the restart";
   for (int pid : vmm_pids) EXPECT_FALSE(process_alive(pid)) << "orphaned QEMU " << pid;
+  // The killed daemon's jail cgroups (<pid>.<vm> under each controller's
+  // firerun/) were swept by the restarted one when it started its first VM.
+  for (const char* controller : {"memory", "pids", "cpu", "unified"}) {
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(std::filesystem::path("/sys/fs/cgroup") / controller / "firerun", ec))
+      EXPECT_NE(entry.path().filename().string().rfind(std::to_string(dead_daemon) + ".", 0), 0u)
+          << "left behind by the killed daemon: " << entry.path();
+  }
   EXPECT_EQ(restarted.terminate(), 0);
 }
 
