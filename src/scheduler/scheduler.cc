@@ -175,6 +175,7 @@ class SchedulerImpl final : public Scheduler {
   }
 
   ~SchedulerImpl() override {
+    *alive_ = false;
     // Runner coroutines reference *this: owners must co_await shutdown() first.
     if (running_ != 0) spdlog::error("scheduler destroyed with {} running jobs (shutdown() not awaited)", running_);
   }
@@ -263,6 +264,7 @@ class SchedulerImpl final : public Scheduler {
   Result<JobRecord> get(const std::string& id) const override {
     std::lock_guard lock(mutex_);
     if (auto it = active_.find(id); it != active_.end()) return it->second.record;
+    if (auto it = unpersisted_.find(id); it != unpersisted_.end()) return it->second;
     FIRERUN_TRY(auto stored, store_->load(id));
     if (!stored && released_.count(id))
       return make_error(Errc::not_found, "job " + id + " was handed back for another host to run (host draining: " +
@@ -492,8 +494,22 @@ class SchedulerImpl final : public Scheduler {
     record.status = status;
     record.finished_ms = now_ms();
     auto changed = store_->finish(record);
-    if (!changed) spdlog::error("job {}: {}", record.job.id, changed.error().what());
-    else if (!*changed) spdlog::error("job {}: was already terminal (bug)", record.job.id);
+    if (!changed) {
+      // Disk full, I/O error: the outcome is kept here (get() answers it) and
+      // written again until it sticks. Until then no new job is accepted, so
+      // the failure is visible (503, /readyz) instead of a job that seems to
+      // run forever, or runs again after a restart.
+      spdlog::error("job {}: recording its end failed, retrying and refusing new jobs meanwhile: {}", record.job.id,
+                    changed.error().what());
+      unpersisted_[record.job.id] = record;
+      if (!intake_paused_) {
+        intake_paused_ = "the job database cannot be written (" + changed.error().message() + ")";
+        paused_for_storage_ = true;
+      }
+      schedule_persist_retry_locked();
+    } else if (!*changed) {
+      spdlog::error("job {}: was already terminal (bug)", record.job.id);
+    }
     finished_counts_[status] += 1;
     if (++finished_since_prune_ >= 1000) {
       finished_since_prune_ = 0;
@@ -503,6 +519,34 @@ class SchedulerImpl final : public Scheduler {
     auto listeners = finished_listeners_;
     asio::post(executor_, [listeners = std::move(listeners), record = std::move(record)] {
       for (auto& l : listeners) l(record);
+    });
+  }
+
+  /// Retries the terminal writes that failed, every 500 ms, until all stick.
+  void schedule_persist_retry_locked() {
+    if (persist_retry_armed_) return;
+    persist_retry_armed_ = true;
+    auto timer = std::make_shared<asio::steady_timer>(executor_, std::chrono::milliseconds(500));
+    timer->async_wait([this, timer, alive = alive_](boost::system::error_code ec) {
+      if (!*alive) return;
+      std::lock_guard lock(mutex_);
+      persist_retry_armed_ = false;
+      if (ec) return;
+      for (auto it = unpersisted_.begin(); it != unpersisted_.end();) {
+        auto changed = store_->finish(it->second);
+        if (!changed) break;
+        spdlog::info("job {}: its end is recorded now", it->first);
+        it = unpersisted_.erase(it);
+      }
+      if (!unpersisted_.empty()) {
+        schedule_persist_retry_locked();
+        return;
+      }
+      if (paused_for_storage_) {
+        paused_for_storage_ = false;
+        intake_paused_.reset();
+        spdlog::info("the job database is writable again: accepting jobs");
+      }
     });
   }
 
@@ -525,6 +569,10 @@ class SchedulerImpl final : public Scheduler {
   std::map<std::string, std::vector<std::shared_ptr<asio::steady_timer>>> waiters_;
   std::vector<std::function<void(const JobRecord&)>> finished_listeners_;
   std::map<JobStatus, std::uint64_t> finished_counts_;
+  std::map<std::string, JobRecord> unpersisted_;  ///< terminal, but the write failed: retried
+  bool persist_retry_armed_ = false;
+  bool paused_for_storage_ = false;  ///< intake paused by a failed write (not by an operator's drain)
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  ///< false once destroyed (pending retry timers)
   std::size_t finished_since_prune_ = 0;
   unsigned running_ = 0;
   unsigned vcpus_in_use_ = 0;

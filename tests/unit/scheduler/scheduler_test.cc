@@ -9,6 +9,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,6 +304,65 @@ TEST_F(SchedulerTest, OnceTheJobsCodeRunsOnlyTheHostsFailuresAreRetried) {
     EXPECT_EQ(h.status, JobStatus::completed);
     EXPECT_EQ(h.attempts, 2u) << "a VMM the host lost is retried";
   });
+}
+
+TEST_F(SchedulerTest, AFullDiskNeverLeavesAJobRunningForeverAndRefusesNewOnesVisibly) {
+  // A real full disk: the job database on a 4 MiB tmpfs that the test fills
+  // while a job runs, so the write of its end fails with SQLITE_FULL.
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  char pattern[] = "/tmp/firerun-full-disk-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::filesystem::path dir = pattern;
+  ASSERT_EQ(::mount("tmpfs", pattern, "tmpfs", 0, "size=4m"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::filesystem::path dir;
+    ~Unmount() {
+      ::umount2(dir.c_str(), MNT_DETACH);
+      std::filesystem::remove(dir);
+    }
+  } unmount{dir};
+  auto options = small_host(1);
+  options.database = dir / "jobs.db";
+  open(options);
+  // A payload big enough that its end does not fit in pages SQLite already has.
+  auto id = submit(job_with("sleep:400" + std::string(8000, ' ')));
+  run([&]() -> Task<void> {
+    co_await until([&] { return scheduler_->stats().running == 1; });
+    {  // fill the disk
+      const int fd = ::open((dir / "filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      const std::string block(4096, 'x');
+      while (::write(fd, block.data(), block.size()) > 0) {
+      }
+      ::close(fd);
+    }
+    co_await until([&] { return scheduler_->stats().running == 0; });
+    // Finished, but not recorded yet: answered from memory, and new jobs are refused.
+    auto record = scheduler_->get(id);
+    EXPECT_TRUE(record && is_terminal(record->status)) << "never reported as running forever";
+    auto refused = scheduler_->submit(job_with("x"));
+    EXPECT_FALSE(refused) << "new jobs are refused while ends cannot be recorded";
+    if (!refused) {
+      EXPECT_EQ(refused.error(), Errc::bad_state);
+      EXPECT_NE(refused.error().message().find("cannot be written"), std::string::npos) << refused.error().message();
+    }
+    EXPECT_TRUE(scheduler_->intake_paused().has_value());
+    // Space again: the end is written, intake resumes by itself.
+    std::filesystem::remove(dir / "filler");
+    co_await until([&] { return !scheduler_->intake_paused().has_value(); });
+    EXPECT_FALSE(scheduler_->intake_paused().has_value());
+    auto accepted = scheduler_->submit(job_with("after"));
+    EXPECT_TRUE(accepted) << (accepted ? "" : accepted.error().what());
+    if (accepted) (void)co_await finished(*accepted);
+  });
+  // The end is durable: a new scheduler on the same database sees it, so the
+  // job is not resolved as interrupted (and never runs again).
+  scheduler_.reset();
+  open(options);
+  auto reloaded = scheduler_->get(id);
+  ASSERT_TRUE(reloaded) << reloaded.error().what();
+  EXPECT_EQ(reloaded->status, JobStatus::completed);
+  EXPECT_EQ(reloaded->attempts, 1u);
+  run([&]() -> Task<void> { co_return; });
 }
 
 TEST_F(SchedulerTest, PerJobTimeoutStopsTheRunner) {
