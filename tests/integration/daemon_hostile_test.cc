@@ -422,6 +422,18 @@ TEST_F(RetryBlame, AGuestTheJobBringsDownIsTheJobsFailureAndNotRetried) {
     EXPECT_EQ(job.at("error").at("code"), "guest_failed") << what << ": " << json::serialize(job);
     EXPECT_EQ(job.at("error").at("origin"), "guest") << what;
   }
+  // Even root cannot forge agent frames: the kernel lets one process hold a
+  // virtio-serial port, and the agent holds its own.
+  auto forge = run_job({{"lang", "bash"},
+                        {"code", "for port in /dev/vport*p*; do head -c 4096 /dev/urandom > \"$port\"; done; echo tried"},
+                        {"root", true}});
+  EXPECT_EQ(forge.at("status"), "completed") << json::serialize(forge);
+  if (forge.contains("result")) {
+    EXPECT_EQ(forge.at("result").at("stdout"), "tried\n");
+    EXPECT_NE(std::string(forge.at("result").at("stderr").as_string()).find("Device or resource busy"),
+              std::string::npos)
+        << json::serialize(forge);
+  }
   // Asking for root where it is not allowed is a clear 400 (the default).
   TempDir other("blame-noroot");
   Daemon plain(other.path);
