@@ -97,7 +97,9 @@ Result<scheduler::Job> admit_queued_job(const scheduler::Job& queued, const Conf
 
 Api::Api(const Config& config, scheduler::Scheduler& scheduler, Metrics& metrics, CiService* ci)
     : config_(config), scheduler_(scheduler), metrics_(metrics), ci_(ci),
-      limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)) {
+      limiter_(config.limits.rate_limit_per_second, static_cast<double>(config.limits.rate_limit_burst)),
+      check_host_origin_(config.auth_token.empty() && is_loopback_listen(config.listen)),
+      listen_host_(config.listen.substr(0, config.listen.rfind(':'))) {
   auto bind = [this](auto method) -> Handler {
     return [this, method](const HttpRequest& req, const Call& call) { return (this->*method)(req, call); };
   };
@@ -149,8 +151,7 @@ std::optional<std::string> Api::foreign_host_or_origin(const HttpRequest& req) c
   // Only a server without a token relies on being reachable from this host
   // alone; a browser on this host must not be a way in (DNS rebinding sends
   // Host: attacker.example, a cross-site form post sends Origin).
-  if (!config_.auth_token.empty() || !is_loopback_listen(config_.listen)) return std::nullopt;
-  const std::string listen_host = config_.listen.substr(0, config_.listen.rfind(':'));
+  if (!check_host_origin_) return std::nullopt;
   auto allowed = [&](std::string_view authority) {
     std::string_view host = authority;
     std::string_view port;
@@ -166,7 +167,7 @@ std::optional<std::string> Api::foreign_host_or_origin(const HttpRequest& req) c
     if (!port.empty() && port != ":" + std::to_string(bound_port_)) return false;
     std::string lower(host);
     for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (lower == "localhost" || lower == "127.0.0.1" || lower == "[::1]" || lower == listen_host) return true;
+    if (lower == "localhost" || lower == "127.0.0.1" || lower == "[::1]" || lower == listen_host_) return true;
     return std::find(config_.allowed_hosts.begin(), config_.allowed_hosts.end(), lower) != config_.allowed_hosts.end();
   };
   if (auto host = req.find(http::field::host); host != req.end() && !allowed(host->value()))
@@ -214,7 +215,7 @@ std::optional<HttpResponse> Api::admit(const HttpRequest& req, const std::string
     res->set(http::field::retry_after, std::to_string(limiter_.retry_after_seconds(client)));
   } else if (webhook) {
     // The webhook's source address and rate limit, before its body is read.
-    res = ci_->admit(target.substr(kWebhookPrefix.size()), client);
+    res = ci_->admit(match.params.at("provider"), client);
   }
   if (res) {
     res->version(req.version());

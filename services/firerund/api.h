@@ -131,6 +131,9 @@ class Api {
   Router<Handler> router_;
   bool shutting_down_ = false;
   unsigned short bound_port_ = 0;
+  /// Host/Origin are checked when nobody needs a token: no token on loopback (fixed at construction).
+  const bool check_host_origin_;
+  const std::string listen_host_;
   std::function<void(std::string)> drain_;
   std::function<void()> resume_;
   std::function<std::string()> extra_metrics_;

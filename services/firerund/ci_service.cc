@@ -372,9 +372,8 @@ Result<std::unique_ptr<CiService>> CiService::create(const Config& config, sched
 
 std::uint64_t CiService::body_limit() const { return state_->config.ci.max_body_bytes; }
 
-std::optional<HttpResponse> CiService::admit(std::string_view provider_name, const std::string& client) {
+std::optional<HttpResponse> CiService::admit(const std::string& name, const std::string& client) {
   State& s = *state_;
-  const std::string name(provider_name.substr(0, provider_name.find('?')));
   auto it = s.providers.find(name);
   if (it == s.providers.end()) return error_reply(404, Error(Errc::not_found, "CI provider '" + name + "' is not configured"));
   Provider& provider = it->second;

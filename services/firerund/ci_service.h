@@ -33,7 +33,7 @@ class CiService {
 
   /// Decides on a delivery before its body is read: the provider exists, the
   /// source is in ci.allow_cidrs and within its rate limit. A response means refused.
-  std::optional<HttpResponse> admit(std::string_view provider, const std::string& client);
+  std::optional<HttpResponse> admit(const std::string& provider, const std::string& client);
   /// Handles one delivery to /webhooks/{provider} from `client` (remote address), admitted before.
   Task<HttpResponse> webhook(const HttpRequest& request, const std::string& provider, const std::string& client);
   /// The scheduler runner for jobs of kind "ci".

@@ -130,6 +130,26 @@ Status collect_ci_providers(std::map<std::string, std::string>& values, const st
   return {};
 }
 
+/// A bearer token: `variable` from the environment, else `file` (a secret
+/// file, at least 16 characters); empty when neither is set.
+Result<std::string> read_token(const std::map<std::string, std::string>& env, const char* variable,
+                               std::string_view file_key, const std::filesystem::path& file) {
+  std::string token;
+  if (auto it = env.find(variable); it != env.end()) {
+    token = it->second;
+  } else if (!file.empty()) {
+    FIRERUN_TRY(auto secret, firerun::read_secret_file(file, file_key));
+    token = std::string(secret.reveal());
+  } else {
+    return token;
+  }
+  if (token.size() < 16)
+    return key_error(env.count(variable) ? std::string_view(variable) : file_key,
+                     "token " + (env.count(variable) ? std::string() : "in " + file.string() + " ") +
+                         "must be at least 16 characters");
+  return token;
+}
+
 /// fleet.queue_password_file → the password part of fleet.queue.
 Status merge_queue_password(FleetConfig& fleet) {
   constexpr std::string_view key = "fleet.queue_password_file";
@@ -386,12 +406,6 @@ Status flatten(const YAML::Node& node, const std::string& prefix, std::map<std::
 
 }  // namespace
 
-Result<std::string> read_secret_file(std::string_view key, const std::filesystem::path& path) {
-  FIRERUN_TRY(auto secret, firerun::read_secret_file(path, key));
-  if (secret.reveal().size() < 16) return key_error(key, "token in " + path.string() + " must be at least 16 characters");
-  return std::string(secret.reveal());
-}
-
 bool is_loopback_listen(const std::string& listen) {
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -435,18 +449,9 @@ Result<Config> parse_config(std::string_view yaml_text, const std::map<std::stri
   for (const auto& spec : specs)
     if (auto it = values.find(spec.key); it != values.end()) FIRERUN_CHECK(spec.apply(config, it->second));
 
-  if (auto it = env.find("FIRERUN_AUTH_TOKEN"); it != env.end()) {
-    if (it->second.size() < 16) return key_error("FIRERUN_AUTH_TOKEN", "token must be at least 16 characters");
-    config.auth_token = it->second;
-  } else if (!config.auth_token_file.empty()) {
-    FIRERUN_TRY(config.auth_token, read_secret_file("auth.token_file", config.auth_token_file));
-  }
-  if (auto it = env.find("FIRERUN_AUTH_ADMIN_TOKEN"); it != env.end()) {
-    if (it->second.size() < 16) return key_error("FIRERUN_AUTH_ADMIN_TOKEN", "token must be at least 16 characters");
-    config.admin_token = it->second;
-  } else if (!config.admin_token_file.empty()) {
-    FIRERUN_TRY(config.admin_token, read_secret_file("auth.admin_token_file", config.admin_token_file));
-  }
+  FIRERUN_TRY(config.auth_token, read_token(env, "FIRERUN_AUTH_TOKEN", "auth.token_file", config.auth_token_file));
+  FIRERUN_TRY(config.admin_token,
+              read_token(env, "FIRERUN_AUTH_ADMIN_TOKEN", "auth.admin_token_file", config.admin_token_file));
   if (!config.admin_token.empty() && config.admin_token == config.auth_token)
     return key_error("auth.admin_token_file", "the admin token must differ from the API token");
   if (config.auth_none && !config.auth_token.empty())

@@ -108,9 +108,6 @@ struct Config {
 /// FIRERUN_LIMITS_MAX_BODY_BYTES, ...: the key path upper-cased, dots as '_').
 /// FIRERUN_AUTH_TOKEN sets the token directly; auth.token_file is read here.
 Result<Config> parse_config(std::string_view yaml_text, const std::map<std::string, std::string>& env);
-/// Reads a secret file (a token): refused when group or others may read it, or
-/// when it is shorter than 16 characters; trailing blanks/newlines are dropped.
-Result<std::string> read_secret_file(std::string_view key, const std::filesystem::path& path);
 /// Whether `listen` ("host:port") is a loopback address.
 bool is_loopback_listen(const std::string& listen);
 /// Reads `path` (empty = defaults only) and the process environment.

@@ -210,11 +210,10 @@ Task<void> Server::accept_loop() {
     std::string client = remote_ec ? std::string("unknown") : remote.address().to_string();
     if (!make_room(client)) {
       // Every connection is running a request: say so and close.
-      auto refused = api_.transport_error(503, "too many busy connections (limits.max_connections" +
-                                                   std::string(per_client_[client] >= limits_.max_connections_per_client
-                                                                   ? "_per_client)"
-                                                                   : ")"));
-      if (per_client_[client] == 0) per_client_.erase(client);
+      const auto mine = per_client_.find(client);
+      const bool per_client = mine != per_client_.end() && mine->second >= limits_.max_connections_per_client;
+      auto refused = api_.transport_error(503, std::string("too many busy connections (limits.max_connections") +
+                                                   (per_client ? "_per_client)" : ")"));
       refused.set(http::field::retry_after, "1");
       auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
       asio::co_spawn(

@@ -2,6 +2,8 @@
 
 #include "api_json.h"
 
+#include "core/process.h"
+
 #include "firerun/image.h"
 #include "firerun/pool.h"
 #include "firerun/sandbox.h"
@@ -13,7 +15,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 
 namespace firerun::daemon {
 namespace {
@@ -26,15 +27,6 @@ struct ActiveVm {
   Metrics& metrics;
 };
 
-/// Whether the VMM process `pid` has exited (gone, or a zombie awaiting its reaper).
-bool vmm_exited(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
-}
-
 /// Whose failure an error while the job's own code ran is. The host's (the
 /// VMM crashed or was killed from outside): backend_failed, retried. The
 /// job's (its guest panicked, rebooted, hit its memory limit, or the agent
@@ -44,11 +36,11 @@ Task<Error> blame(Vm& vm, Error error, asio::any_io_executor executor) {
   const int pid = vm.info().vmm_pid;
   // A guest that panics or reboots closes the agent channel a moment before QEMU exits.
   asio::steady_timer timer(executor);
-  for (int i = 0; i < 40 && pid > 0 && !vmm_exited(pid); ++i) {
+  for (int i = 0; i < 40 && pid > 0 && !detail::process_exited(pid); ++i) {
     timer.expires_after(std::chrono::milliseconds(50));
     co_await timer.async_wait(asio::use_awaitable);
   }
-  if (pid > 0 && vmm_exited(pid)) {
+  if (pid > 0 && detail::process_exited(pid)) {
     auto exit = co_await vm.wait();
     if (exit && exit->reason == VmExit::Reason::vmm_crashed)
       co_return Error(Errc::backend_failed, "the VMM died under the job: " + exit->detail + " (" + error.what() + ")");

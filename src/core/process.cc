@@ -1,5 +1,6 @@
 #include "core/process.h"
 
+#include <fstream>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -353,6 +354,14 @@ Result<std::string> run_to_completion(const SpawnOptions& opts, std::chrono::mil
   std::string err = child->stderr_tail();
   while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
   return make_error(Errc::io, what + " " + status->describe() + (err.empty() ? "" : ": " + err));
+}
+
+bool process_exited(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');  // the command name may hold spaces and ')'
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
 }  // namespace firerun::detail

@@ -109,6 +109,11 @@ class ChildProcess {
   std::optional<ExitStatus> status_;
 };
 
+/// True when `pid` has exited: gone from /proc, or a zombie waiting for its
+/// parent to reap it. For processes this one did not spawn (or whose
+/// ChildProcess it cannot reach).
+bool process_exited(pid_t pid);
+
 /// Runs a short helper command to completion (blocking) and returns its stdout;
 /// a non-zero exit is an error carrying its stderr.
 Result<std::string> run_to_completion(const SpawnOptions& opts, std::chrono::milliseconds timeout);

@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace firerun {
@@ -43,6 +45,23 @@ bool operator==(const SecretString& a, const SecretString& b) noexcept {
 }
 
 std::ostream& operator<<(std::ostream& os, const SecretString& s) { return os << s.redacted(); }
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  for (std::size_t got = 0; got < bytes;) {
+    const ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
+    else if (errno != EINTR) std::abort();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * bytes);
+  for (unsigned char b : raw) {
+    hex.push_back(kHex[b >> 4]);
+    hex.push_back(kHex[b & 15]);
+  }
+  return hex;
+}
 
 Result<SecretString> read_secret_file(const std::filesystem::path& path, std::string_view what) {
   const std::string where = std::string(what) + ": " + path.string();

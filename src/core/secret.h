@@ -44,6 +44,11 @@ class SecretString {
   std::string value_;
 };
 
+/// `bytes` random bytes from the kernel's CSPRNG (getrandom), as lowercase
+/// hex: for ids and tokens that must not be guessable. Aborts if the kernel
+/// has no entropy source at all, rather than hand out a guessable value.
+std::string random_hex(std::size_t bytes);
+
 /// Reads a secret from a file (a token, a webhook secret, a private key).
 /// Refused (invalid_argument) when the file is not a regular file or group or
 /// others may access it, since then the secret is not one; not_found when it

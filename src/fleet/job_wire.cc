@@ -1,10 +1,10 @@
 // The wire form of a job in a shared queue, and the names allowed in keys.
 #include "firerun/fleet.h"
 
+#include "cloud/aws/crypto.h"
+
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <limits>
@@ -52,17 +52,8 @@ bool valid_fleet_name(std::string_view name) noexcept {
 namespace {
 
 std::string job_mac_hex(std::string_view key, std::string_view inner) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(inner.data()),
-       inner.size(), mac, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 15]);
-  }
-  return hex;
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(key.data());
+  return cloud::aws::hex(cloud::aws::hmac_sha256({bytes, key.size()}, inner));
 }
 
 std::string encode_plain(const scheduler::Job& job);

@@ -1,5 +1,7 @@
 #include "scheduler/process_reaper.h"
 
+#include "core/process.h"
+
 #include "firerun/scheduler.h"
 
 #include <signal.h>
@@ -47,12 +49,7 @@ bool reap_orphan(int pid, std::uint64_t start_time) {
   // callers can rely on it being gone.
   for (int i = 0; i < 100; ++i) {
     auto still = process_start_time(pid);
-    if (!still || *still != start_time) break;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    auto close = line.rfind(')');
-    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') break;  // zombie: dead
+    if (!still || *still != start_time || firerun::detail::process_exited(pid)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return true;

@@ -5,6 +5,7 @@
 
 #include "scheduler/job_store.h"
 #include "scheduler/process_reaper.h"
+#include "core/secret.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,7 +15,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
@@ -75,21 +75,7 @@ std::int64_t now_ms() {
 std::string new_job_id() {
   // 128 bits from the kernel's CSPRNG: unguessable, so job ids double as
   // capabilities for GET/DELETE (a seeded PRNG's output can be predicted).
-  unsigned char bytes[16];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) std::abort();  // no entropy source at all: never hand out guessable ids
-    got += static_cast<std::size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 15]);
-  }
-  return id;
+  return random_hex(16);
 }
 
 class SchedulerImpl;

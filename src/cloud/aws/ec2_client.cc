@@ -1,8 +1,8 @@
 #include "cloud/aws/ec2_client.h"
+#include "core/secret.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -184,15 +184,7 @@ namespace {
 /// twice for one token (the retry gets the first call's reservation).
 LaunchSpec with_client_token(const LaunchSpec& spec) {
   LaunchSpec out = spec;
-  if (!out.client_token.empty()) return out;
-  unsigned char bytes[16];
-  for (std::size_t got = 0; got < sizeof bytes;) {
-    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
-    else if (errno != EINTR) std::abort();
-  }
-  out.client_token = "firerun-";
-  for (unsigned char b : bytes) out.client_token += fmt::format("{:02x}", b);
+  if (out.client_token.empty()) out.client_token = "firerun-" + random_hex(16);
   return out;
 }
 
