@@ -18,7 +18,12 @@ packages=(
   qemu-system-x86 qemu-utils
   # containment: per-VM network namespaces policed by nftables; dnsmasq-base is the tests' resolver
   nftables iproute2 dnsmasq-base
+  # image build tests: busybox stands in for the guest agent
+  busybox-static
 )
+# The real-client tests (s3rver, the e2b and piston clients) need node and npm;
+# a host with its own node (e.g. nodesource's, which bundles npm) keeps it.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

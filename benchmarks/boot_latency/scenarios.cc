@@ -49,10 +49,7 @@ Task<void> sleep_for(asio::any_io_executor ex, std::chrono::milliseconds d) {
 }  // namespace
 
 VmSpec spec_for(const BenchContext& ctx, const image::Image& image) {
-  VmSpec spec;
-  spec.kernel = image.kernel;
-  spec.initrd = image.initrd;
-  spec.kernel_cmdline = image.cmdline;
+  VmSpec spec = image::vm_spec(image);
   spec.vcpus = ctx.options.vcpus;
   spec.memory_mib = ctx.options.memory_mib;
   spec.boot_timeout = ctx.options.boot_timeout;

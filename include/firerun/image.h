@@ -19,6 +19,10 @@
 #include <string_view>
 #include <vector>
 
+namespace firerun {
+struct VmSpec;
+}
+
 namespace firerun::image {
 
 /// A symlink placed into the image: `path` -> `target` (replaces whatever was there).
@@ -110,6 +114,10 @@ struct Image {
   std::string cmdline;               ///< image's kernel-cmdline words (rdinit=/init + recipe's); add console etc.
   bool from_cache = false;           ///< true when build_image() reused an existing entry
 };
+
+/// A VmSpec that boots `image` (kernel, initrd, its kernel command line);
+/// the caller sets size, network, limits and timeouts.
+VmSpec vm_spec(const Image& image);
 
 /// Resolves the recipe's packages with apt, and returns the cached image for
 /// exactly those inputs or builds it (downloads cached in <cache>/debs).

@@ -74,6 +74,10 @@ struct Language {
   std::vector<std::string> run_argv;         ///< same substitutions; request args appended
   std::uint64_t min_memory_mib = 256;        ///< smallest VM that can compile and run it
   std::map<std::string, std::string> env;    ///< toolchain environment (GOCACHE, ...)
+  /// Compile and run as the guest's root for every request (YAML `run_as: root`),
+  /// for toolchains that must write where the guest user cannot. Default: the
+  /// unprivileged guest user, unless the request asks for root.
+  bool runs_as_root = false;
 };
 
 /// The built-in languages (python, node, go, rust, bash).

@@ -25,6 +25,10 @@ namespace firerun {
 namespace agent {
 class AgentClient;
 }
+namespace detail {
+class ChildProcess;
+struct SpawnOptions;
+}  // namespace detail
 namespace jail {
 class Jail;
 }
@@ -170,9 +174,14 @@ class Vm {
 
   /// Hands the connected agent to the core, which owns exec/files from then on.
   void attach_agent(std::unique_ptr<agent::AgentClient> agent);
-  /// The jail this VM's VMM is to be started in (made once, on first call):
-  /// backends expose their files through it and spawn the VMM with it.
+  /// The jail this VM's VMM is to be started in (made once, on first call,
+  /// off the io thread): backends expose their files through it, then start
+  /// the VMM with spawn_vmm().
+  Task<Result<jail::Jail*>> prepare_vmm_jail();
+  /// The jail prepare_vmm_jail() made (made now, on this thread, if it was not).
   Result<jail::Jail*> vmm_jail();
+  /// Starts the VMM in its jail (cgroup, namespaces, network wiring) off the io thread.
+  Task<Result<std::unique_ptr<detail::ChildProcess>>> spawn_vmm(detail::SpawnOptions opts);
   agent::AgentClient* agent() noexcept { return agent_.get(); }
   void set_state(VmState s, std::string detail = {});
   boost::asio::any_io_executor executor() const { return executor_; }

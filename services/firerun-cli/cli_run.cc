@@ -75,9 +75,10 @@ Result<Target> target_from(const RunArgs& a) {
     return t;
   }
   FIRERUN_TRY(auto img, ensure_image(a.image, a.cache, a.quiet, /*prefer_cached=*/true));
-  t.spec.kernel = img.kernel;
-  t.spec.initrd = img.initrd;
-  t.spec.kernel_cmdline = img.cmdline;
+  const VmSpec booted = image::vm_spec(img);
+  t.spec.kernel = booted.kernel;
+  t.spec.initrd = booted.initrd;
+  t.spec.kernel_cmdline = booted.kernel_cmdline;
   t.image_hash = img.hash;
   return t;
 }

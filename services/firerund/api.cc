@@ -1,6 +1,7 @@
 #include "api.h"
 
 #include "api_json.h"
+#include "core/crypto.h"
 #include "ci_service.h"
 #include "vm_runner.h"
 
@@ -18,17 +19,6 @@ namespace firerun::daemon {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 
-bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
-  // Walk the longer string fully so timing reveals neither content nor where they differ.
-  const std::size_t n = std::max(a.size(), b.size());
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
-}
 
 HttpResponse json_reply(unsigned status, std::string body) {
   HttpResponse res{static_cast<http::status>(status), 11};
@@ -203,11 +193,11 @@ std::optional<HttpResponse> Api::admit(const HttpRequest& req, const std::string
   } else if (admin && config_.admin_token.empty()) {
     res = error_response(req, 403, Error(Errc::auth, "admin routes are disabled: set auth.admin_token_file "
                                                      "(or FIRERUN_AUTH_ADMIN_TOKEN)"));
-  } else if (admin && !constant_time_equal(req[http::field::authorization], "Bearer " + config_.admin_token)) {
+  } else if (admin && !::firerun::detail::constant_time_equal(req[http::field::authorization], "Bearer " + config_.admin_token)) {
     res = error_response(req, 401, Error(Errc::auth, "admin routes need the admin bearer token"));
     res->set(http::field::www_authenticate, "Bearer");
   } else if (!admin && !config_.auth_token.empty() && !open_endpoint &&
-             !constant_time_equal(req[http::field::authorization], "Bearer " + config_.auth_token)) {
+             !::firerun::detail::constant_time_equal(req[http::field::authorization], "Bearer " + config_.auth_token)) {
     res = error_response(req, 401, Error(Errc::auth, "missing or wrong bearer token"));
     res->set(http::field::www_authenticate, "Bearer");
   } else if (!open_endpoint && target.rfind("/metrics", 0) != 0 && !limiter_.allow(client)) {

@@ -65,9 +65,6 @@ class CiService;
 /// (shape and deadline from this host's rules, not the entry's); keeps its id.
 Result<scheduler::Job> admit_queued_job(const scheduler::Job& queued, const Config& config);
 
-/// Compares secrets in time independent of where they differ.
-bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
-
 class Api {
  public:
   /// All references must outlive the Api. `ci` (optional) serves /webhooks/{provider}.

@@ -6,6 +6,7 @@
 #include "vm_runner.h"
 
 #include "ci/runner_broker.h"
+#include "core/offload.h"
 #include "firerun/image.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -128,17 +129,6 @@ Result<CiPayload> parse_payload(std::string_view text) {
   }
 }
 
-/// Runs a blocking call on the pool; resumes on the caller's executor.
-/// `fn` is copied before the first suspension. (Coroutine parameters are references
-/// throughout: GCC 12 mis-copies class-type temporaries bound to coroutine parameters.)
-template <class F>
-auto offload(asio::thread_pool& pool, const F& fn) -> Task<decltype(fn())> {
-  using R = decltype(fn());
-  auto task = [fn]() -> Task<R> { co_return fn(); };
-  auto result = co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
-  co_return result;
-}
-
 Task<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer timer(co_await asio::this_coro::executor, d);
   boost::system::error_code ec;
@@ -225,7 +215,7 @@ Task<decltype(std::declval<const F&>()())> CiService::State::call_api(const std:
   // waiting through a longer outage (ci.api_retry_ms) instead of losing it.
   std::chrono::milliseconds delay(1000);
   for (;;) {
-    auto result = co_await offload(pool, fn);
+    auto result = co_await ::firerun::detail::offload(pool, fn);
     const bool stop = ctx && ctx->stop_requested();
     if (result || !ci::is_retryable(result.error()) || stop || Clock::now() + delay > give_up) co_return result;
     spdlog::warn("{}: {}; retrying in {} ms", what, result.error().what(), delay.count());
@@ -498,13 +488,10 @@ Task<Result<scheduler::JobOutcome>> CiService::run(const scheduler::Job& job, sc
                lease->runner_id);
 
   // 3. The VM: credentials through the agent, then the runner until it exits.
-  VmSpec spec;
+  VmSpec spec = image::vm_spec(*img);
   spec.name = "ci-" + std::to_string(request.job_id) + "-" + std::to_string(job.attempt);
   spec.vcpus = shape.vcpus;
   spec.memory_mib = std::uint64_t{shape.memory_gib} * 1024;
-  spec.kernel = img->kernel;
-  spec.initrd = img->initrd;
-  spec.kernel_cmdline = img->cmdline;
   spec.network = s.config.ci.network;
   if (spec.network) {
     spec.egress.allow = s.config.ci.network_allow;
@@ -605,7 +592,7 @@ Task<void> run_housekeeping(const std::shared_ptr<CiService::State>& keep) {
     if (it == s.providers.end()) continue;
     auto broker = it->second.broker;
     const auto remove_runner = [broker, r] { return broker->remove_runner(r.scope, r.runner_id); };
-    auto removed = co_await offload(s.pool, remove_runner);
+    auto removed = co_await ::firerun::detail::offload(s.pool, remove_runner);
     if (!removed) {
       spdlog::warn("CI housekeeping: runner {} of a finished job: {}", r.name, removed.error().what());
       continue;
@@ -624,7 +611,7 @@ Task<void> run_housekeeping(const std::shared_ptr<CiService::State>& keep) {
       if (it == s.providers.end()) continue;
       auto broker = it->second.broker;
       const auto sweep = [broker, scope = key.second, live = live] { return broker->remove_stale_runners(scope, live); };
-      auto swept = co_await offload(s.pool, sweep);
+      auto swept = co_await ::firerun::detail::offload(s.pool, sweep);
       if (!swept) {
         spdlog::warn("CI housekeeping: sweeping {}: {}", key.second, swept.error().what());
         continue;

@@ -62,13 +62,10 @@ Task<Result<scheduler::JobOutcome>> run_job(const scheduler::Job& job, scheduler
     co_return Error(Errc::unsupported, "the '" + language->image + "' image is not built in " +
                                            config.image_cache.string() + " (run: firerun image build " +
                                            language->image + ")");
-  VmSpec spec;
+  VmSpec spec = image::vm_spec(*img);
   spec.name = "job-" + job.id.substr(0, 12) + "-" + std::to_string(job.attempt);
   spec.vcpus = job.resources.vcpus;
   spec.memory_mib = job.resources.memory_mib;
-  spec.kernel = img->kernel;
-  spec.initrd = img->initrd;
-  spec.kernel_cmdline = img->cmdline;
   spec.boot_timeout = std::chrono::milliseconds(config.boot_allowance_ms);
   Result<sandbox::CodeResult> ran = make_error(Errc::cancelled, "not run");
   const std::function<Task<void>(Vm&)> run = [&](Vm& vm) -> Task<void> {

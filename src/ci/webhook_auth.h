@@ -3,20 +3,12 @@
 // presented credential.
 #pragma once
 
+#include "core/crypto.h"
 #include "firerun/error.h"
 
-#include <array>
 #include <string_view>
 
 namespace firerun::ci {
-
-using Sha256Digest = std::array<unsigned char, 32>;
-
-/// HMAC-SHA256(key, data).
-Sha256Digest hmac_sha256(std::string_view key, std::string_view data);
-
-/// SHA-256(data).
-Sha256Digest sha256(std::string_view data);
 
 /// Checks a GitHub `X-Hub-Signature-256` value ("sha256=<64 hex>") against
 /// HMAC-SHA256(secret, body). Malformed or wrong -> Errc::auth.
@@ -26,12 +18,12 @@ Status verify_hub_signature_256(std::string_view header_value, std::string_view 
 /// so comparing takes the same time whatever the presented token's length.
 class TokenDigest {
  public:
-  explicit TokenDigest(std::string_view secret) : digest_(sha256(secret)) {}
+  explicit TokenDigest(std::string_view secret) : digest_(::firerun::detail::sha256(secret)) {}
   /// Constant-time comparison of sha256(presented) with the stored digest.
   bool matches(std::string_view presented) const;
 
  private:
-  Sha256Digest digest_;
+  ::firerun::detail::Digest digest_;
 };
 
 }  // namespace firerun::ci

@@ -1,5 +1,7 @@
 #include "core/secret.h"
 
+#include "core/crypto.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sys/random.h>
@@ -40,8 +42,7 @@ void SecretString::wipe() noexcept {
 }
 
 bool operator==(const SecretString& a, const SecretString& b) noexcept {
-  if (a.value_.size() != b.value_.size()) return false;
-  return CRYPTO_memcmp(a.value_.data(), b.value_.data(), a.value_.size()) == 0;
+  return detail::constant_time_equal(a.value_, b.value_);
 }
 
 std::ostream& operator<<(std::ostream& os, const SecretString& s) { return os << s.redacted(); }

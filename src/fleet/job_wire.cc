@@ -1,7 +1,7 @@
 // The wire form of a job in a shared queue, and the names allowed in keys.
 #include "firerun/fleet.h"
 
-#include "cloud/aws/crypto.h"
+#include "core/crypto.h"
 
 #include <boost/json.hpp>
 #include <openssl/crypto.h>
@@ -52,8 +52,7 @@ bool valid_fleet_name(std::string_view name) noexcept {
 namespace {
 
 std::string job_mac_hex(std::string_view key, std::string_view inner) {
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(key.data());
-  return cloud::aws::hex(cloud::aws::hmac_sha256({bytes, key.size()}, inner));
+  return ::firerun::detail::hex(::firerun::detail::hmac_sha256(key, inner));
 }
 
 std::string encode_plain(const scheduler::Job& job);
@@ -90,7 +89,7 @@ Result<scheduler::Job> decode_job(std::string_view wire, std::string_view key) {
   FIRERUN_TRY(auto mac, string_field(o, "mac"));
   const std::string expected = job_mac_hex(key, inner);
   // Constant time: the MAC must not be guessable byte by byte.
-  if (mac.size() != expected.size() || CRYPTO_memcmp(mac.data(), expected.data(), mac.size()) != 0)
+  if (!::firerun::detail::constant_time_equal(mac, expected))
     return bad("its MAC does not match (forged, altered or signed with another fleet key)");
   FIRERUN_TRY(auto plain, parse_entry(inner));
   return decode_plain(plain);

@@ -34,19 +34,7 @@ std::string Hasher::hex_final() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, md, &len);
-  static const char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += digits[md[i] >> 4];
-    hex += digits[md[i] & 15];
-  }
-  return hex;
-}
-
-std::string sha256_hex(std::string_view data) {
-  Hasher h;
-  h.update(data);
-  return h.hex_final();
+  return ::firerun::detail::hex({md, len});
 }
 
 Result<std::string> file_digest_hex(const std::filesystem::path& path, const char* algorithm) {

@@ -1,6 +1,7 @@
 // SHA-256 (and the other digests apt reports) via OpenSSL EVP.
 #pragma once
 
+#include "core/crypto.h"
 #include "firerun/error.h"
 
 #include <cstdint>
@@ -27,8 +28,8 @@ class Hasher {
   ::evp_md_ctx_st* ctx_ = nullptr;
 };
 
-/// Lowercase hex SHA-256 of a byte string.
-std::string sha256_hex(std::string_view data);
+/// Lowercase hex SHA-256 of a byte string (the one in core/crypto.h).
+using ::firerun::detail::sha256_hex;
 /// Lowercase hex digest of a file's content; `algorithm` as for Hasher.
 Result<std::string> file_digest_hex(const std::filesystem::path& path, const char* algorithm = "SHA256");
 

@@ -53,7 +53,7 @@ Result<std::vector<std::string>> words(const YAML::Node& n, const yaml::Source& 
 
 Result<Language> parse_entry(const YAML::Node& node, std::string_view origin, std::size_t index) {
   static const std::set<std::string> keys = {"name", "aliases", "version", "image", "source_file",
-                                             "compile", "run", "min_memory_mib", "env"};
+                                             "compile", "run", "min_memory_mib", "env", "run_as"};
   std::string where = "languages[" + std::to_string(index) + "]";
   if (!node.IsMap()) return bad(origin, where + " must be a mapping");
   if (node["name"] && node["name"].IsScalar()) where += " (" + node["name"].Scalar() + ")";
@@ -91,6 +91,11 @@ Result<Language> parse_entry(const YAML::Node& node, std::string_view origin, st
     if (text.empty() || text[0] == '-' || *end != '\0' || mib < 64 || mib > kMaxMemoryMib)
       return bad(origin, where + ".min_memory_mib must be a number of MiB in 64..65536");
     lang.min_memory_mib = mib;
+  }
+  if (node["run_as"]) {
+    FIRERUN_TRY(auto who, yaml::scalar(node["run_as"], source, where + ".run_as"));
+    if (who != "user" && who != "root") return bad(origin, where + ".run_as must be user or root");
+    lang.runs_as_root = who == "root";
   }
   if (node["env"]) {
     const auto& env = node["env"];

@@ -163,6 +163,7 @@ Task<Result<CodeResult>> run_code(Vm& vm, const Language& language, const CodeRe
     if (!wrote_extra) co_return std::move(wrote_extra).error().with_context("writing file " + f.name);
   }
 
+  const bool as_root = request.as_root || language.runs_as_root;
   if (!language.compile_argv.empty()) {
     ExecRequest compile;
     compile.argv = detail::substitute(language.compile_argv, src, dir, out);
@@ -170,7 +171,7 @@ Task<Result<CodeResult>> run_code(Vm& vm, const Language& language, const CodeRe
     compile.cwd = dir;
     compile.timeout = request.compile_timeout;
     compile.output_cap = request.output_cap;
-    if (request.as_root) compile.uid = compile.gid = 0;
+    if (as_root) compile.uid = compile.gid = 0;
     auto compiled = co_await vm.exec(compile);
     if (!compiled) co_return std::move(compiled).error().with_context("compiling " + language.name + " code");
     result.compile_duration = compiled->duration;
@@ -189,7 +190,7 @@ Task<Result<CodeResult>> run_code(Vm& vm, const Language& language, const CodeRe
   run.stdin_data = request.stdin_data;
   run.timeout = request.timeout;
   run.output_cap = request.output_cap;
-  if (request.as_root) run.uid = run.gid = 0;
+  if (as_root) run.uid = run.gid = 0;
   auto ran = co_await vm.exec(run);
   if (!ran) co_return std::move(ran).error().with_context("running " + language.name + " code");
   result.phase = Phase::run;

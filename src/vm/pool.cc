@@ -1,5 +1,6 @@
 #include "firerun/pool.h"
 
+#include "core/crypto.h"
 #include "vm/snapshot_meta.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,7 +9,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/evp.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -22,19 +22,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 // An exclusive flock held for the lifetime of the object. Taken without
 // blocking the thread: coroutines on the same executor may contend for it.
@@ -73,7 +60,7 @@ Result<std::string> SnapshotCache::key_for(const VmBackend& backend, const VmSpe
                          "\nvcpus=" + std::to_string(spec.vcpus) + "\nmemory_mib=" + std::to_string(spec.memory_mib) +
                          "\ncmdline=" + spec.kernel_cmdline + "\nkernel=" + spec.kernel.string() +
                          "\ninitrd=" + spec.initrd.string() + "\nnetwork=" + (spec.network ? "1" : "0") + "\n";
-  return sha256_hex(material);
+  return detail::sha256_hex(material);
 }
 
 Task<Result<Snapshot>> SnapshotCache::get_or_create(VmBackend& backend, const VmSpec& spec,

@@ -1,6 +1,8 @@
 #include "firerun/vm.h"
 
 #include "agent/agent_client.h"
+#include "core/offload.h"
+#include "core/process.h"
 #include "jail/jail.h"
 #include "vm/builtin_backends.h"
 
@@ -100,6 +102,26 @@ Result<jail::Jail*> Vm::vmm_jail() {
     info_.vmm_uid = jail_->uid();
   }
   return jail_.get();
+}
+
+Task<Result<jail::Jail*>> Vm::prepare_vmm_jail() {
+  if (!jail_) {
+    // Made off the loop, stored on it: info_ is read by the loop's other users.
+    auto made = co_await detail::offload([this] { return jail::Jail::create(jail_options_, id_, spec_); });
+    if (!made) co_return std::move(made).error();
+    jail_ = std::move(*made);
+    info_.jailed = jail_->enabled();
+    info_.vmm_uid = jail_->uid();
+  }
+  co_return jail_.get();
+}
+
+Task<Result<std::unique_ptr<detail::ChildProcess>>> Vm::spawn_vmm(detail::SpawnOptions opts) {
+  auto prepared = co_await prepare_vmm_jail();
+  if (!prepared) co_return std::move(prepared).error();
+  jail::Jail* jail = *prepared;
+  auto ex = executor();
+  co_return co_await detail::offload([&] { return jail->spawn(ex, opts); });
 }
 
 void Vm::on_event(std::function<void(const VmEvent&)> handler) { handlers_.push_back(std::move(handler)); }

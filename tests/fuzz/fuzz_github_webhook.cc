@@ -14,12 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
   const auto& github = fuzz::provider("github");
 
-  auto mac = hmac_sha256(fuzz::kSecret, body);
-  std::string signature = "sha256=";
-  for (unsigned char b : mac) {
-    signature += "0123456789abcdef"[b >> 4];
-    signature += "0123456789abcdef"[b & 15];
-  }
+  auto mac = firerun::detail::hmac_sha256(fuzz::kSecret, body);
+  const std::string signature = "sha256=" + firerun::detail::hex(mac);
   Headers headers{{"X-GitHub-Event", event},
                   {"X-GitHub-Delivery", "d-1"},
                   {"Content-Type", "application/json"},

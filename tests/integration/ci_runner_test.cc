@@ -2,14 +2,17 @@
 // webhooks (the conformance payloads, re-labelled), registers one-job runners
 // with contract_server.py (a local API enforcing the documented subset), boots
 // the ci-standin image whose stand-in runner reports what it was handed, and
-// removes the runner afterwards. Plus the faults: API 500 / 429 / down,
+// removes the runner afterwards. The API servers run on a test host in a
+// network namespace of their own; runner VMs get a network whose egress
+// allows only that host, and the stand-in contacts its server over it as a
+// real runner would. Plus the faults: API 500 / 429 / down,
 // redeliveries, cancellation while booting, kill -9 mid-job.
 #include "daemon_harness.h"
 
 #include "../unit/ci/contract_server.h"
+#include "core/crypto.h"
+#include "support/test_host.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <regex>
 
@@ -23,29 +26,10 @@ constexpr const char* kGithubToken = "ghp_contracttoken0123456789abcdef";
 constexpr const char* kGitlabToken = "glpat-contracttoken0123456789";
 constexpr const char* kStandinLabels = "firerun/cpu=1/ram=1/image=ci-standin";
 
-std::string hex(const unsigned char* data, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 15];
-  }
-  return out;
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-  return hex(md, n);
-}
+using ::firerun::detail::sha256_hex;
 
 std::string github_signature(const std::string& body, const std::string& secret = kWebhookSecret) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &n);
-  return "sha256=" + hex(md, n);
+  return "sha256=" + ::firerun::detail::hex(::firerun::detail::hmac_sha256(secret, body));
 }
 
 json::value read_json(const std::filesystem::path& p) {
@@ -146,8 +130,13 @@ class CiRunnerTest : public ::testing::Test {
     write_text(dir_->path / "github.token", kGithubToken);
     write_text(dir_->path / "gitlab.token", kGitlabToken);
     write_text(dir_->path / "app.pub.pem", "unused");
-    github_ = std::make_unique<ci::testing::ContractServer>(std::vector<std::string>{
-        "github", conformance_dir().string(), "1", (dir_->path / "app.pub.pem").string(), kGithubToken});
+    ASSERT_TRUE(TestHost::tools_present()) << "ip and nft are missing: scripts/install-deps.sh installs them";
+    host_ = std::make_unique<TestHost>("frt-ci", "10.77.13", TestHost::Options{});
+    ASSERT_TRUE(host_->ok()) << "could not make the test host for the API servers";
+    github_ = std::make_unique<ci::testing::ContractServer>(
+        std::vector<std::string>{"github", conformance_dir().string(), "1", (dir_->path / "app.pub.pem").string(),
+                                 kGithubToken},
+        host_.get());
     ASSERT_TRUE(github_->running());
   }
 
@@ -162,6 +151,8 @@ class CiRunnerTest : public ::testing::Test {
             {"FIRERUN_CI_GITHUB_RETRY_ATTEMPTS", "2"},
             {"FIRERUN_CI_GITHUB_RETRY_INITIAL_BACKOFF_MS", "50"},
             {"FIRERUN_CI_GITHUB_RETRY_MAX_BACKOFF_MS", "200"},
+            {"FIRERUN_CI_NETWORK", "true"},
+            {"FIRERUN_CI_NETWORK_ALLOW", host_->ip()},
             {"FIRERUN_LOG_LEVEL", "debug"}};
   }
 
@@ -188,6 +179,7 @@ class CiRunnerTest : public ::testing::Test {
   }
 
   std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<TestHost> host_;
   std::unique_ptr<ci::testing::ContractServer> github_;
 };
 
@@ -239,6 +231,14 @@ TEST_F(CiRunnerTest, GithubWorkflowJobGetsAFreshVmWithItsJitRunnerThenCleanup) {
   EXPECT_EQ(report["credentials-on-cmdline"], "no");
   EXPECT_EQ(report["credentials-in-env"], "no");
   EXPECT_EQ(report["runner-name"], runner_name);
+
+  // Over the guest network, the stand-in opened its broker session with the
+  // credential from that JIT config (the server checks it).
+  EXPECT_EQ(report["server-status"], "200") << "the runner VM could not reach its server";
+  auto sessions = requests_to(*github_, "POST", "^/broker/session$");
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0].at("status").as_int64(), 200);
+  EXPECT_EQ(sessions[0].at("headers").at("user-agent").as_string(), "firerun-standin");
 
   // The runner was registered with the job's labels and removed afterwards.
   auto generated = requests_to(*github_, "POST", "/repos/Codertocat/Hello-World/actions/runners/generate-jitconfig$");
@@ -419,8 +419,9 @@ TEST_F(CiRunnerTest, WebhookLimitsShapesAndSources) {
 
 TEST_F(CiRunnerTest, GitlabJobHookGetsARunSingleRunnerThenCleanup) {
   FIRERUN_REQUIRE_CONFORMANCE("gitlab/webhooks");
-  ci::testing::ContractServer gitlab(std::vector<std::string>{"gitlab", conformance_dir().string(), kGitlabToken,
-                                                              "registration-token-unused"});
+  ci::testing::ContractServer gitlab(
+      std::vector<std::string>{"gitlab", conformance_dir().string(), kGitlabToken, "registration-token-unused"},
+      host_.get());
   ASSERT_TRUE(gitlab.running());
   auto hook = read_json(conformance_dir() / "gitlab/webhooks/job-hook.json").as_object();
   const std::uint64_t project = hook.at("project_id").to_number<std::uint64_t>();
@@ -468,6 +469,12 @@ TEST_F(CiRunnerTest, GitlabJobHookGetsARunSingleRunnerThenCleanup) {
   EXPECT_EQ(report["credentials-sha256"], sha256_hex(token));
   EXPECT_EQ(report["credentials-on-cmdline"], "no");
   EXPECT_EQ(report["credentials-in-env"], "no");
+  // From its VM, over the guest network: the runner verified its token with GitLab.
+  EXPECT_EQ(report["server-status"], "200") << "the runner VM could not reach its server";
+  auto verified = requests_to(gitlab, "POST", "^/api/v4/runners/verify$");
+  ASSERT_EQ(verified.size(), 1u);
+  EXPECT_EQ(verified[0].at("status").as_int64(), 200);
+  EXPECT_EQ(json::parse(verified[0].at("body").as_string()).at("token").as_string(), token);
   EXPECT_EQ(requests_to(gitlab, "DELETE", "^/api/v4/runners/[0-9]+$").size(), 1u);
   EXPECT_TRUE(gitlab.state().at("runners").as_array().empty());
   EXPECT_EQ(d->metric("firerun_ci_runners_registered_total{provider=\"gitlab\"}"), 1);

@@ -3,6 +3,7 @@
 // powers from inside; the guest network's policy against test hosts in
 // network namespaces this test makes.
 #include "vm_harness.h"
+#include "support/test_host.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 namespace firerun::testing {
@@ -110,32 +112,16 @@ TEST(Containment, VmmPastItsMemoryLimitIsReported) {
 class Network : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (run("command -v dnsmasq >/dev/null && command -v nft >/dev/null") != 0)
+    if (!TestHost::tools_present() || run("command -v dnsmasq >/dev/null") != 0)
       GTEST_FAIL() << "dnsmasq and nft are missing: scripts/install-deps.sh installs them";
-    host("frt-ok", "10.77.11", true);
-    host("frt-no", "10.77.12", false);
-    host("frt-md", "169.254.169", false, "254");
+    hosts_.push_back(std::make_unique<TestHost>(
+        "frt-ok", "10.77.11", TestHost::Options{"2", "hello-from-frt-ok", "allowed.firerun.test"}));
+    hosts_.push_back(std::make_unique<TestHost>("frt-no", "10.77.12", TestHost::Options{"2", "hello-from-frt-no", ""}));
+    hosts_.push_back(std::make_unique<TestHost>("frt-md", "169.254.169", TestHost::Options{"254", "metadata", ""}));
+    for (const auto& h : hosts_) ASSERT_TRUE(h->ok()) << "could not make test host " << h->name();
   }
-  static void TearDownTestSuite() {
-    for (const char* ns : {"frt-ok", "frt-no", "frt-md"}) {
-      run(std::string("ip netns pids ") + ns + " 2>/dev/null | xargs -r kill -9");
-      run(std::string("ip netns del ") + ns + " 2>/dev/null");
-    }
-  }
-  static void host(const std::string& ns, const std::string& net, bool dns, const std::string& last = "2") {
-    const std::string ip = net + "." + last;
-    run("ip netns del " + ns + " 2>/dev/null; ip netns add " + ns + " && ip link add " + ns +
-        "h type veth peer name eth0 netns " + ns + " && ip addr add " + net + ".1/24 dev " + ns + "h && ip link set " + ns +
-        "h up && ip -n " + ns + " addr add " + ip + "/24 dev eth0 && ip -n " + ns + " link set eth0 up && ip -n " + ns +
-        " link set lo up && ip -n " + ns + " route add default via " + net + ".1");
-    run("mkdir -p /tmp/" + ns + " && echo hello-from-" + ns + " > /tmp/" + ns + "/index.html");
-    run("cd /tmp/" + ns + " && setsid ip netns exec " + ns + " python3 -m http.server 80 --bind " + ip +
-        " >/dev/null 2>&1 &");
-    if (dns)
-      run("setsid ip netns exec " + ns + " dnsmasq --no-resolv --no-hosts --keep-in-foreground --listen-address=" + ip +
-          " --bind-interfaces --address=/allowed.firerun.test/" + ip + " >/dev/null 2>&1 &");
-    for (int i = 0; i < 50 && run("curl -s -m 1 -o /dev/null http://" + ip + "/") != 0; ++i) ::usleep(100000);
-  }
+  static void TearDownTestSuite() { hosts_.clear(); }
+  static inline std::vector<std::unique_ptr<TestHost>> hosts_;
 };
 
 TEST_F(Network, AllowedHostAnswersOthersDoNot) {

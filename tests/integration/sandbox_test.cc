@@ -152,6 +152,21 @@ TEST_F(Sandbox, BashHelloWorld) {
     EXPECT_EQ(hello.exec.exit_code, 4);
     EXPECT_EQ(hello.exec.stdout_data, "hello from bash 5: arg one\n");
     EXPECT_EQ(hello.exec.stderr_data, "oops\n");
+
+    // Who runs the code: the unprivileged guest user by default; root when the
+    // request asks, or when the language says `run_as: root`.
+    auto whoami = request("bash", "id -u");
+    auto as_user = co_await run(*vm, whoami);
+    EXPECT_NE(as_user.exec.stdout_data, "0\n");
+    EXPECT_FALSE(as_user.exec.stdout_data.empty());
+    whoami.as_root = true;
+    auto asked_root = co_await run(*vm, whoami);
+    EXPECT_EQ(asked_root.exec.stdout_data, "0\n");
+    sandbox::Language root_lang = *lang;
+    root_lang.runs_as_root = true;
+    whoami.as_root = false;
+    auto by_language = co_await sandbox::run_code(*vm, root_lang, whoami);
+    EXPECT_EQ(must(std::move(by_language), "run_code").exec.stdout_data, "0\n");
     auto stopped = co_await vm->stop();
     must(std::move(stopped), "stop");
   });

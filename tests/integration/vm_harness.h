@@ -50,10 +50,7 @@ inline ExecRequest sh(std::string script) { return cmd({"/bin/sh", "-c", std::mo
 inline VmSpec spec_for(const std::string& image_name, std::uint64_t memory_mib = 256) {
   auto img = image::find_image(image_name, test_cache());
   if (!img) throw std::runtime_error("image '" + image_name + "' is not built: " + img.error().what());
-  VmSpec spec;
-  spec.kernel = img->kernel;
-  spec.initrd = img->initrd;
-  spec.kernel_cmdline = img->cmdline;
+  VmSpec spec = image::vm_spec(*img);
   spec.memory_mib = memory_mib;
   spec.boot_timeout = std::chrono::seconds(90);
   return spec;

@@ -1,5 +1,6 @@
 // Runs a test server script (python3 stdlib http.server and the like) that
-// prints "PORT <n>" on stdout once it listens on 127.0.0.1; stops it on destruction.
+// prints "PORT <n>" on stdout once it listens (on 127.0.0.1 unless told
+// otherwise, e.g. a test host's address); stops it on destruction.
 #pragma once
 
 #include <signal.h>
@@ -17,8 +18,9 @@ namespace firerun::testing {
 
 class ScriptServer {
  public:
-  /// argv[0] is looked up in PATH, e.g. {"python3", "/path/fake_ec2.py", "arg"}.
-  explicit ScriptServer(const std::vector<std::string>& argv) {
+  /// argv[0] is looked up in PATH, e.g. {"python3", "/path/fake_ec2.py", "arg"};
+  /// `host` is the address the script listens on, for endpoint().
+  explicit ScriptServer(const std::vector<std::string>& argv, const std::string& host = "127.0.0.1") {
     int fds[2];
     if (argv.empty() || ::pipe(fds) != 0) return;
     posix_spawn_file_actions_t actions;
@@ -33,7 +35,7 @@ class ScriptServer {
     ::close(fds[1]);
     FILE* out = ::fdopen(fds[0], "r");
     int port = 0;
-    if (out && std::fscanf(out, "PORT %d", &port) == 1) endpoint_ = "http://127.0.0.1:" + std::to_string(port);
+    if (out && std::fscanf(out, "PORT %d", &port) == 1) endpoint_ = "http://" + host + ":" + std::to_string(port);
     if (out) std::fclose(out);
   }
   ~ScriptServer() {
@@ -45,7 +47,7 @@ class ScriptServer {
   ScriptServer(const ScriptServer&) = delete;
   ScriptServer& operator=(const ScriptServer&) = delete;
 
-  /// "http://127.0.0.1:<port>", or empty if the server did not start.
+  /// "http://<host>:<port>", or empty if the server did not start.
   const std::string& endpoint() const { return endpoint_; }
 
  private:

@@ -116,10 +116,7 @@ void bind_sandbox(py::module_& m) {
         unwrap(sandbox::validate(req));
         const sandbox::Language* lang = unwrap(sandbox::find_language(req.language));
         auto img = unwrap(image::find_image(lang->image, cache ? *cache : fs::path()));
-        VmSpec spec;
-        spec.kernel = img.kernel;
-        spec.initrd = img.initrd;
-        spec.kernel_cmdline = img.cmdline;
+        VmSpec spec = image::vm_spec(img);
         spec.memory_mib = std::max(memory_mib, lang->min_memory_mib);
         auto vm = unwrap(blocking::Vm::create(runtime, backend, std::move(spec)));
         unwrap(vm->start());

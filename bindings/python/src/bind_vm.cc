@@ -69,12 +69,7 @@ std::unique_ptr<PyVm> make_vm(const std::optional<fs::path>& kernel, const std::
                               std::uint64_t memory_mib, unsigned vcpus, const std::string& name, bool network,
                               const py::object& boot_timeout, std::uint64_t console_log_cap,
                               const std::string& backend, std::shared_ptr<blocking::Runtime> runtime) {
-  VmSpec spec;
-  if (image) {
-    spec.kernel = image->kernel;
-    spec.initrd = image->initrd;
-    spec.kernel_cmdline = image->cmdline;
-  }
+  VmSpec spec = image ? image::vm_spec(*image) : VmSpec{};
   if (kernel) spec.kernel = *kernel;
   if (initrd) spec.initrd = *initrd;
   if (!cmdline.empty()) spec.kernel_cmdline += (spec.kernel_cmdline.empty() ? "" : " ") + cmdline;

@@ -1,6 +1,6 @@
 #include "cloud/aws/sigv4.h"
 
-#include "cloud/aws/crypto.h"
+#include "core/crypto.h"
 
 #include <openssl/crypto.h>
 

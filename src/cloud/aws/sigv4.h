@@ -6,7 +6,7 @@
 #pragma once
 
 #include "cloud/aws/credentials.h"
-#include "cloud/aws/crypto.h"
+#include "core/crypto.h"
 #include "core/http_client.h"
 #include "firerun/error.h"
 
@@ -18,6 +18,11 @@
 #include <vector>
 
 namespace firerun::cloud::aws {
+
+using ::firerun::detail::Digest;
+using ::firerun::detail::hex;
+using ::firerun::detail::hmac_sha256;
+using ::firerun::detail::sha256_hex;
 
 using Header = http::Header;
 

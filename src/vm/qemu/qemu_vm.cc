@@ -105,12 +105,15 @@ Task<Status> QemuVm::launch() {
     fds.incoming = state_fd.get();
   }
 
+  auto prepared = co_await prepare_vmm_jail();
+  if (!prepared) co_return std::move(prepared).error();
   ::firerun::detail::SpawnOptions opts;
   FIRERUN_CO_TRY(opts.argv, jailed_argv(accel, fds));
   opts.inherit_fds = {fds.console, fds.agent, fds.qmp};
   if (fds.incoming >= 0) opts.inherit_fds.push_back(fds.incoming);
-  FIRERUN_CO_TRY(auto* jail, vmm_jail());
-  FIRERUN_CO_TRY(process_, jail->spawn(executor(), opts));
+  auto spawned = co_await spawn_vmm(std::move(opts));
+  if (!spawned) co_return std::move(spawned).error();
+  process_ = std::move(*spawned);
   info_.vmm_pid = process_->pid();
   // Our copies of QEMU's ends close now, so QEMU exiting means EOF on ours.
   console_pair.second = {};

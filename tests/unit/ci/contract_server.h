@@ -6,6 +6,7 @@
 #include "core/http_client.h"
 #include "support/conformance.h"
 #include "support/script_server.h"
+#include "support/test_host.h"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -68,10 +69,13 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
   std::ofstream(p, std::ios::binary) << text;
 }
 
-/// contract_server.py running as our child; endpoint() is "http://127.0.0.1:<port>".
+/// contract_server.py running as our child; endpoint() is "http://127.0.0.1:<port>",
+/// or the test host's address when it runs on one (reachable from guests whose
+/// egress policy allows that address).
 class ContractServer {
  public:
-  explicit ContractServer(const std::vector<std::string>& args) : server_(script_argv(args)) {}
+  explicit ContractServer(const std::vector<std::string>& args, const firerun::testing::TestHost* on = nullptr)
+      : server_(script_argv(args, on), on ? on->ip() : "127.0.0.1") {}
 
   bool running() const { return !endpoint().empty(); }
   const std::string& endpoint() const { return server_.endpoint(); }
@@ -105,8 +109,14 @@ class ContractServer {
   }
 
  private:
-  static std::vector<std::string> script_argv(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"python3", FIRERUN_CI_CONTRACT_SERVER};
+  static std::vector<std::string> script_argv(const std::vector<std::string>& args,
+                                              const firerun::testing::TestHost* on) {
+    std::vector<std::string> argv;
+    if (on) {
+      argv = on->exec_argv();
+      argv.insert(argv.end(), {"env", "FIRERUN_TEST_BIND=" + on->ip()});
+    }
+    argv.insert(argv.end(), {"python3", FIRERUN_CI_CONTRACT_SERVER});
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }

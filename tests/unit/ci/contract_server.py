@@ -3,7 +3,8 @@
 
 Usage: contract_server.py github <conformance-dir> <app-id> <app-public-key.pem> <plain-token>
        contract_server.py gitlab <conformance-dir> <api-token> <registration-token>
-Prints "PORT <n>" once listening on 127.0.0.1.
+Prints "PORT <n>" once listening on 127.0.0.1 (or on $FIRERUN_TEST_BIND, e.g.
+a test host's address in its own network namespace).
 
 GitHub: routes, methods, path/query parameters and request bodies come from
 github/rest-runners-subset.json (every operation in it, so new ones are served
@@ -16,7 +17,12 @@ unexpired installation token this server issued), body not JSON -> 400, body
 or query not matching the schema (required fields, types, minItems/maxItems,
 unknown fields) -> 422. Installation tokens, JIT runners, runner lists (Link
 pagination), get and delete are stateful; other operations answer with their
-documented example.
+documented example. The encoded JIT config names this server
+(`server_url`, from the Host the client used) and a per-runner `credential`;
+the runner presents it at POST /broker/session (Authorization: RemoteAuth
+<credential>), standing in for GitHub's runner broker: 200 marks the runner
+online, an unknown credential is 401. The stand-in runner image
+calls it from its VM over the guest network, as a real runner would.
 
 GitLab: routes from the table in gitlab/api/ENDPOINTS.md (prefix /api/v4);
 every listed endpoint has a handler. User-auth endpoints need PRIVATE-TOKEN or
@@ -34,7 +40,7 @@ Control (JSON):
                   "runners": [{"scope": "repos/o/r"|"orgs/o", "name": n, "busy": b}],
                   "jobs": [{"project_id": p, "id": j, "status": s, "tag_list": [...]}],
                   "registration_disabled": bool}
-  GET /_requests -> accepted and rejected requests [{method, path, query, headers, body, status, response}]
+  GET /_requests -> accepted and rejected requests [{method, path, query, headers, body, status, response, client}]
   GET /_state -> runners and counters.
 """
 import base64
@@ -142,6 +148,7 @@ class GitHub:
         self.app_id, self.public_key, self.plain_token = app_id, public_key, token
         self.tokens = {}  # token -> expiry
         self.runners = {}  # scope -> {id: runner}
+        self.jit_credentials = {}  # JIT credential -> (scope, runner id)
         self.next_id = 100
         self.routes = []
         for template, item in self.spec["paths"].items():
@@ -203,6 +210,8 @@ class GitHub:
             raise Reject(401, "JWT signature does not verify with the App's public key")
 
     def handle(self, method, path, query, headers, body, base):
+        if path == "/broker/session":
+            return self.broker_session(method, headers)
         for regex, template, names, item in self.routes:
             m = regex.match(path)
             if m:
@@ -293,7 +302,11 @@ class GitHub:
     def op_generate_runner_jitconfig_for_repo(self, op, values, query, data, base):
         code, body = self.example(op)
         runner = self.add_runner(self.scope(values), data["name"], data["labels"], group=data["runner_group_id"])
-        config = {"runner": runner["name"], "labels": data["labels"], "work_folder": data.get("work_folder", "_work")}
+        credential = secrets.token_hex(16)
+        with lock:
+            self.jit_credentials[credential] = (self.scope(values), runner["id"])
+        config = {"runner": runner["name"], "labels": data["labels"], "work_folder": data.get("work_folder", "_work"),
+                  "server_url": base, "credential": credential}
         body["runner"] = {k: v for k, v in runner.items() if k != "runner_group_id"}
         body["encoded_jit_config"] = base64.b64encode(json.dumps(config).encode()).decode()
         return code, body, {}
@@ -340,6 +353,18 @@ class GitHub:
         return 204, None, {}
 
     op_delete_self_hosted_runner_from_org = op_delete_self_hosted_runner_from_repo
+
+    def broker_session(self, method, headers):
+        if method != "POST":
+            raise Reject(405, "Method Not Allowed")
+        auth = headers.get("authorization", "")
+        with lock:
+            where = self.jit_credentials.get(auth[len("RemoteAuth "):]) if auth.startswith("RemoteAuth ") else None
+            runner = self.runners.get(where[0], {}).get(where[1]) if where else None
+            if not runner:
+                raise Reject(401, "Runner credential is not valid")
+            runner["status"] = "online"
+        return 200, {"session_id": secrets.token_hex(8), "runner": runner["name"]}, {}
 
     def control(self, update):
         for r in update.get("runners", []):
@@ -589,7 +614,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/_"):
             return self.control(url.path, body)
         entry = {"method": self.command, "path": url.path, "query": url.query, "headers": headers,
-                 "body": body.decode("utf-8", "replace")}
+                 "body": body.decode("utf-8", "replace"), "client": self.client_address[0]}
         try:
             with lock:
                 rule = next((r for r in state["fail"] if r["times"] > 0 and re.search(r.get("path", ""), url.path)),
@@ -643,7 +668,7 @@ port = 0
 
 def serve():
     global server
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((os.environ.get("FIRERUN_TEST_BIND", "127.0.0.1"), port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
 

@@ -59,7 +59,8 @@ constexpr const char* kToken = "imds-session-token-0001";
 class Imds : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (server_.endpoint().empty()) GTEST_SKIP() << "could not start python3 fake IMDS";
+    ASSERT_FALSE(server_.endpoint().empty()) << "could not start the python3 fake IMDS (" << FIRERUN_FAKE_IMDS_SCRIPT
+                                             << ")";
     server_.control({{"expiration", "2030-01-01T01:00:00Z"}});
   }
   ImdsOptions options() {

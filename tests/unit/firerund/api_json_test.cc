@@ -144,14 +144,6 @@ TEST(HttpMapping, ErrcToStatusAndErrorBody) {
   EXPECT_EQ(body.at("error").at("message"), "no job x [not_found]");
 }
 
-TEST(ConstantTimeEqual, ComparesWholeStrings) {
-  EXPECT_TRUE(constant_time_equal("Bearer abc", "Bearer abc"));
-  EXPECT_FALSE(constant_time_equal("Bearer abc", "Bearer abd"));
-  EXPECT_FALSE(constant_time_equal("Bearer ab", "Bearer abc"));
-  EXPECT_FALSE(constant_time_equal("", "x"));
-  EXPECT_TRUE(constant_time_equal("", ""));
-}
-
 TEST(ExecuteResult, OutputThatIsNotUtf8StaysValidJsonAndKeepsItsBytes) {
   sandbox::CodeResult r;
   r.language = "bash";

@@ -85,6 +85,16 @@ TEST(LanguageTable, SubstitutesPlaceholders) {
                                             "/w/m.c/w/m.c"}));
 }
 
+TEST(LanguageTable, RunAsIsUserUnlessTheTableSaysRoot) {
+  for (const auto& lang : languages()) EXPECT_FALSE(lang.runs_as_root) << lang.name;
+  const std::string entry = "{name: x, version: '1', image: bash, source_file: m, run: [x]";
+  auto user = detail::parse_languages("languages: [" + entry + ", run_as: user}]", "t");
+  auto root = detail::parse_languages("languages: [" + entry + ", run_as: root}]", "t");
+  ASSERT_TRUE(user && root);
+  EXPECT_FALSE(user->front().runs_as_root);
+  EXPECT_TRUE(root->front().runs_as_root);
+}
+
 TEST(LanguageTable, RejectsMalformedTablesNamingTheProblem) {
   const std::string ok_entry = "{name: x, version: '1', image: bash, source_file: m.sh, run: [sh, '{src}']}";
   ASSERT_TRUE(detail::parse_languages("languages: [" + ok_entry + "]", "t"));
@@ -108,6 +118,8 @@ TEST(LanguageTable, RejectsMalformedTablesNamingTheProblem) {
        "min_memory_mib"},
       {"languages: [{name: x, version: '1', image: bash, source_file: m, run: [x], env: {'A B': y}}]", "env"},
       {"languages: [{name: x, version: '1', image: bash, source_file: m, run: [x], compile: x}]", "compile"},
+      {"languages: [{name: x, version: '1', image: bash, source_file: m, run: [x], run_as: admin}]",
+       "run_as must be user or root"},
       {"languages: [" + ok_entry + ", {name: y, aliases: [x], version: '1', image: bash, source_file: m, run: [x]}]",
        "'x' used twice"},
       {"languages: [[[[[[[[[[[[[[[[[[[[x]]]]]]]]]]]]]]]]]]]]", "nested too deeply"},
