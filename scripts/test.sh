@@ -19,9 +19,14 @@ check_skips() {
   fi
 }
 
+# ctest in build directory $1, logged to $1/ctest.log, then the skip check.
+run_ctest() {
+  (cd "$1" && ctest --output-on-failure -j"$jobs" --timeout 900) 2>&1 | tee "$1/ctest.log"
+  check_skips "$1/ctest.log"
+}
+
 FIRERUN_BUILD_DIR=$root/build "$root/scripts/build.sh"
-(cd "$root/build" && ctest --output-on-failure -j"$jobs" --timeout 900) 2>&1 | tee "$root/build/ctest.log"
-check_skips "$root/build/ctest.log"
+run_ctest "$root/build"
 
 if [ "${FIRERUN_SKIP_SANITIZERS:-0}" != 1 ]; then
   # The sanitizer build reuses the image cache of the normal build. -O1 -g1:
@@ -29,7 +34,5 @@ if [ "${FIRERUN_SKIP_SANITIZERS:-0}" != 1 ]; then
   FIRERUN_BUILD_TYPE=Debug FIRERUN_BUILD_DIR=$root/build-asan "$root/scripts/build.sh" -DFIRERUN_SANITIZE=ON \
     -DFIRERUN_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" \
     -DFIRERUN_TEST_CACHE="$root/build/test-cache"
-  (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j"$jobs" --timeout 900) 2>&1 | tee "$root/build-asan/ctest.log"
-  check_skips "$root/build-asan/ctest.log"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest "$root/build-asan"
 fi

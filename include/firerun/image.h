@@ -115,9 +115,10 @@ struct Image {
   bool from_cache = false;           ///< true when build_image() reused an existing entry
 };
 
-/// A VmSpec that boots `image` (kernel, initrd, its kernel command line);
-/// the caller sets size, network, limits and timeouts.
+/// `base` (default: a default VmSpec) booting `image`: its kernel, initrd and
+/// kernel command line; size, network, limits and timeouts stay the caller's.
 VmSpec vm_spec(const Image& image);
+VmSpec vm_spec(const Image& image, VmSpec base);
 
 /// Resolves the recipe's packages with apt, and returns the cached image for
 /// exactly those inputs or builds it (downloads cached in <cache>/debs).

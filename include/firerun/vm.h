@@ -178,7 +178,7 @@ class Vm {
   /// off the io thread): backends expose their files through it, then start
   /// the VMM with spawn_vmm().
   Task<Result<jail::Jail*>> prepare_vmm_jail();
-  /// The jail prepare_vmm_jail() made (made now, on this thread, if it was not).
+  /// The jail prepare_vmm_jail() made (Errc::internal before that).
   Result<jail::Jail*> vmm_jail();
   /// Starts the VMM in its jail (cgroup, namespaces, network wiring) off the io thread.
   Task<Result<std::unique_ptr<detail::ChildProcess>>> spawn_vmm(detail::SpawnOptions opts);

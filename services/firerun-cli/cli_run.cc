@@ -75,10 +75,7 @@ Result<Target> target_from(const RunArgs& a) {
     return t;
   }
   FIRERUN_TRY(auto img, ensure_image(a.image, a.cache, a.quiet, /*prefer_cached=*/true));
-  const VmSpec booted = image::vm_spec(img);
-  t.spec.kernel = booted.kernel;
-  t.spec.initrd = booted.initrd;
-  t.spec.kernel_cmdline = booted.kernel_cmdline;
+  t.spec = image::vm_spec(img, std::move(t.spec));
   t.image_hash = img.hash;
   return t;
 }

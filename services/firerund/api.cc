@@ -19,7 +19,6 @@ namespace firerun::daemon {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 
-
 HttpResponse json_reply(unsigned status, std::string body) {
   HttpResponse res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");

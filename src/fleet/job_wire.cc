@@ -4,7 +4,6 @@
 #include "core/crypto.h"
 
 #include <boost/json.hpp>
-#include <openssl/crypto.h>
 
 #include <cstdint>
 #include <limits>

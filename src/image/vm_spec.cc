@@ -3,12 +3,13 @@
 
 namespace firerun::image {
 
-VmSpec vm_spec(const Image& image) {
-  VmSpec spec;
-  spec.kernel = image.kernel;
-  spec.initrd = image.initrd;
-  spec.kernel_cmdline = image.cmdline;
-  return spec;
+VmSpec vm_spec(const Image& image) { return vm_spec(image, VmSpec{}); }
+
+VmSpec vm_spec(const Image& image, VmSpec base) {
+  base.kernel = image.kernel;
+  base.initrd = image.initrd;
+  base.kernel_cmdline = image.cmdline;
+  return base;
 }
 
 }  // namespace firerun::image

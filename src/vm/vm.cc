@@ -96,18 +96,16 @@ Vm::Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor, 
 Vm::~Vm() = default;
 
 Result<jail::Jail*> Vm::vmm_jail() {
-  if (!jail_) {
-    FIRERUN_TRY(jail_, jail::Jail::create(jail_options_, id_, spec_));
-    info_.jailed = jail_->enabled();
-    info_.vmm_uid = jail_->uid();
-  }
+  if (!jail_) return make_error(Errc::internal, "vm " + id_ + ": the VMM's jail is used before prepare_vmm_jail()");
   return jail_.get();
 }
 
 Task<Result<jail::Jail*>> Vm::prepare_vmm_jail() {
   if (!jail_) {
     // Made off the loop, stored on it: info_ is read by the loop's other users.
-    auto made = co_await detail::offload([this] { return jail::Jail::create(jail_options_, id_, spec_); });
+    // A named closure: GCC 12 destroys closure temporaries in a co_await expression twice.
+    const auto create = [this] { return jail::Jail::create(jail_options_, id_, spec_); };
+    auto made = co_await detail::offload(create);
     if (!made) co_return std::move(made).error();
     jail_ = std::move(*made);
     info_.jailed = jail_->enabled();
@@ -121,7 +119,8 @@ Task<Result<std::unique_ptr<detail::ChildProcess>>> Vm::spawn_vmm(detail::SpawnO
   if (!prepared) co_return std::move(prepared).error();
   jail::Jail* jail = *prepared;
   auto ex = executor();
-  co_return co_await detail::offload([&] { return jail->spawn(ex, opts); });
+  const auto spawn = [&] { return jail->spawn(ex, opts); };
+  co_return co_await detail::offload(spawn);
 }
 
 void Vm::on_event(std::function<void(const VmEvent&)> handler) { handlers_.push_back(std::move(handler)); }
