@@ -111,6 +111,24 @@ class CloudProvider {
   virtual Status tag(const std::vector<std::string>& ids, const std::map<std::string, std::string>& tags) = 0;
 };
 
+/// The provider telling this host, from the inside, that it is about to be
+/// reclaimed (AWS: a spot interruption notice in the instance metadata).
+struct InterruptionNotice {
+  std::string action;  ///< what the provider will do: "terminate", "stop" or "hibernate"
+  std::optional<std::chrono::system_clock::time_point> time;  ///< when, if the provider says
+  /// "spot interruption: terminate at 2017-09-18T08:22:00Z" (time "unknown" when absent).
+  std::string describe() const;
+};
+
+/// Polls a provider's on-host notice source. Thread-compatible.
+class InterruptionWatcher {
+ public:
+  virtual ~InterruptionWatcher() = default;
+  /// One poll (blocking, bounded by short HTTP timeouts): the notice when one
+  /// is scheduled, nullopt when none is; an error when the source cannot be read.
+  virtual Result<std::optional<InterruptionNotice>> poll() = 0;
+};
+
 /// Backend settings as "key: value" strings (from the daemon's config); see docs/cloud.md.
 struct CloudProviderConfig {
   std::map<std::string, std::string> options;  ///< e.g. {"hosts_file": "/etc/firerun/hosts.yaml"}
@@ -124,6 +142,11 @@ class CloudProviderFactory {
   virtual BackendInfo info() const = 0;
   /// Creates a provider; unknown or malformed options are Errc::invalid_argument.
   virtual Result<std::unique_ptr<CloudProvider>> create(const CloudProviderConfig& config) const = 0;
+  /// A watcher for this host's own interruption notices ("aws": IMDSv2
+  /// spot/instance-action, option `imds_endpoint`); Errc::unsupported for
+  /// providers whose hosts are never reclaimed.
+  virtual Result<std::unique_ptr<InterruptionWatcher>> make_interruption_watcher(
+      const CloudProviderConfig& config) const;
 };
 
 /// Registry of cloud providers.

@@ -159,8 +159,9 @@ class Vm {
  protected:
   Vm(std::string backend, VmSpec spec, boost::asio::any_io_executor executor, JailOptions jail = {});
 
-  /// Boot the VMM; on success the agent must be connected via attach_agent()
-  /// and ready. Fill info_ (accelerator, pid).
+  /// Boot the VMM; on success the agent must be connected (adopt_booted_agent()
+  /// or adopt_restored_agent()) and ready. Fill info_ (accelerator, pid); the
+  /// core measures boot_time around this call.
   virtual Task<Status> do_start() = 0;
   /// Stop the VMM gracefully within grace, then force.
   virtual Task<Status> do_stop(std::chrono::milliseconds grace) = 0;
@@ -172,8 +173,14 @@ class Vm {
   virtual Task<Result<Snapshot>> do_snapshot(const std::filesystem::path& dir);
   virtual std::string do_console_log() const = 0;
 
-  /// Hands the connected agent to the core, which owns exec/files from then on.
-  void attach_agent(std::unique_ptr<agent::AgentClient> agent);
+  /// For a freshly booted guest: waits (within spec().boot_timeout) for the
+  /// agent's hello, records the guest's boot time, and hands the agent to the
+  /// core, which owns exec/files from then on.
+  Task<Status> adopt_booted_agent(std::unique_ptr<agent::AgentClient> agent);
+  /// For a guest restored from a snapshot (every clone starts from the same
+  /// memory): gives it fresh entropy and the host's time before anything runs
+  /// in it, then hands the agent to the core.
+  Task<Status> adopt_restored_agent(std::unique_ptr<agent::AgentClient> agent);
   /// The jail this VM's VMM is to be started in (made once, on first call,
   /// off the io thread): backends expose their files through it, then start
   /// the VMM with spawn_vmm().
@@ -202,19 +209,27 @@ class Vm {
   std::optional<VmExit> exit_;
 };
 
-/// A backend creates VMs; obtained from a VmBackendFactory.
+/// A backend creates VMs; obtained from a VmBackendFactory. create() and
+/// restore() validate the spec here, for every backend, before the do_* hooks.
 class VmBackend {
  public:
   virtual ~VmBackend() = default;
   virtual BackendInfo info() const = 0;
   /// Validates the spec and prepares (does not boot) a VM.
-  virtual Result<std::unique_ptr<Vm>> create(VmSpec spec) = 0;
+  Result<std::unique_ptr<Vm>> create(VmSpec spec);
   /// Prepares a VM whose start() restores `snapshot` instead of booting; the
   /// guest's RNG is reseeded and its clock set from the host on restore.
-  virtual Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot);
+  Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot);
   /// Identifies everything outside the VmSpec that a snapshot depends on
   /// (backend, accelerator, machine, VMM build); unsupported by default.
   virtual Result<std::string> snapshot_compat_key() const;
+
+ protected:
+  /// Prepares a VM for a spec that validate() accepted.
+  virtual Result<std::unique_ptr<Vm>> do_create(VmSpec spec) = 0;
+  /// Prepares a restore of a snapshot this backend took (snapshot.backend is
+  /// this backend's name; its spec is valid); unsupported by default.
+  virtual Result<std::unique_ptr<Vm>> do_restore(const Snapshot& snapshot);
 };
 
 /// Registered by name; `make` parses backend options from a URI such as

@@ -298,6 +298,8 @@ std::vector<KeySpec> key_specs() {
                 c.fleet.host_id = v;
                 return {};
               }},
+      text_key("fleet.spot_watch.provider",
+               [](Config& c, const std::string& v) -> Status { c.fleet.spot_watch.provider = v; return {}; }),
       text_key("fleet.spot_watch.imds_endpoint",
                [](Config& c, const std::string& v) -> Status { c.fleet.spot_watch.imds_endpoint = v; return {}; }),
       uint_key("fleet.spot_watch.interval_ms", [](Config& c, std::uint64_t n) { c.fleet.spot_watch.interval_ms = n; }, false, 3600000),

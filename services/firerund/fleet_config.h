@@ -7,9 +7,10 @@
 
 namespace firerun::daemon {
 
-/// fleet.spot_watch.*: poll IMDS for a spot interruption notice.
+/// fleet.spot_watch.*: poll the cloud provider for this host's interruption notice.
 struct SpotWatchConfig {
-  std::string imds_endpoint = "http://169.254.169.254";
+  std::string provider = "aws";                          ///< whose notices (a cloud provider's name)
+  std::string imds_endpoint = "http://169.254.169.254";  ///< aws: the instance metadata service
   std::uint64_t interval_ms = 5000;  ///< AWS suggests about every 5 s
   bool enabled = false;
 };

@@ -1,6 +1,7 @@
 #include "fleet_link.h"
 
-#include "fleet/spot_watch.h"
+#include "core/offload.h"
+#include "firerun/cloud.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -57,6 +58,16 @@ Result<std::unique_ptr<FleetLink>> FleetLink::create(const FleetConfig& config, 
     link->claimer_ = std::move(claimer);
     link->queue_ = std::move(queue);
   }
+  if (config.spot_watch.enabled) {
+    // Which provider reclaims this host is configuration; how it says so is the provider's.
+    cloud::CloudProviderRegistry providers;
+    FIRERUN_CHECK(cloud::register_builtin_cloud_providers(providers));
+    FIRERUN_TRY(auto factory, add_context(providers.find(config.spot_watch.provider), "fleet.spot_watch.provider"));
+    cloud::CloudProviderConfig options;
+    options.options["imds_endpoint"] = config.spot_watch.imds_endpoint;
+    FIRERUN_TRY(auto watcher, add_context(factory->make_interruption_watcher(options), "fleet.spot_watch"));
+    link->interruptions_ = std::move(watcher);
+  }
   return link;
 }
 
@@ -70,24 +81,6 @@ FleetLink::~FleetLink() {
   pool_.join();
 }
 
-template <class F>
-auto FleetLink::off_io(const F& f) {
-  using R = decltype(f());
-  // Not a coroutine, and `f` by reference: GCC 12 destroys closure temporaries
-  // inside a co_await expression twice, so callers pass a named local.
-  // Runs `f` on the pool, then completes on the awaiting coroutine's executor.
-  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-      [this](auto handler, const F& call) {
-        asio::post(pool_, [this, handler = std::move(handler), fn = call]() mutable {
-          R result = fn();
-          auto ex = asio::get_associated_executor(handler, executor_);
-          asio::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
-            std::move(handler)(std::move(result));
-          });
-        });
-      },
-      asio::use_awaitable, f);
-}
 
 Task<void> FleetLink::pause(std::chrono::milliseconds d) {
   asio::steady_timer timer(executor_, d);
@@ -105,8 +98,8 @@ void FleetLink::start() {
     asio::co_spawn(executor_, pull_loop(), [this](std::exception_ptr) { --loops_; });
   }
   if (config_.spot_watch.enabled) {
-    spdlog::info("fleet: watching {} for spot interruption notices every {} ms", config_.spot_watch.imds_endpoint,
-                 config_.spot_watch.interval_ms);
+    spdlog::info("fleet: watching for {} interruption notices ({}) every {} ms", config_.spot_watch.provider,
+                 config_.spot_watch.imds_endpoint, config_.spot_watch.interval_ms);
     ++loops_;
     asio::co_spawn(executor_, spot_loop(), [this](std::exception_ptr) { --loops_; });
   }
@@ -116,7 +109,7 @@ Task<void> FleetLink::ack(std::string job_id) {
   auto queue = queue_;
   const std::string host = host_id_;
   const auto done_call = [queue, host, job_id] { return queue->ack(host, job_id); };
-  auto done = co_await off_io(done_call);
+  auto done = co_await ::firerun::detail::offload(pool_, done_call);
   if (!done && done.error() != Errc::not_found) {
     spdlog::warn("fleet: acknowledging job {} failed, will retry: {}", job_id, done.error().what());
     unacked_.insert(job_id);
@@ -132,7 +125,7 @@ Task<void> FleetLink::reconcile_in_flight() {
   for (;;) {
     if (stopping_) co_return;
     const auto jobs_call = [queue, host] { return queue->in_flight(host); };
-    auto jobs = co_await off_io(jobs_call);
+    auto jobs = co_await ::firerun::detail::offload(pool_, jobs_call);
     if (!jobs) {
       spdlog::warn("fleet: reading this host's in-flight jobs failed, retrying: {}", jobs.error().what());
       co_await pause(backoff);
@@ -148,7 +141,7 @@ Task<void> FleetLink::reconcile_in_flight() {
       } else {
         spdlog::warn("fleet: job {} was claimed by this host but is unknown here: handing it back", job.id);
         const auto released_call = [queue, host, job] { return queue->release(host, job); };
-        auto released = co_await off_io(released_call);
+        auto released = co_await ::firerun::detail::offload(pool_, released_call);
         if (!released) spdlog::error("fleet: handing back job {}: {}", job.id, released.error().what());
       }
     }
@@ -173,7 +166,7 @@ Task<void> FleetLink::pull_loop() {
       continue;
     }
     const auto claimed_call = [claimer, host] { return claimer->claim(host, kClaimWait); };
-    auto claimed = co_await off_io(claimed_call);
+    auto claimed = co_await ::firerun::detail::offload(pool_, claimed_call);
     if (!claimed) {
       spdlog::warn("fleet: claiming from the shared queue failed (retrying in {} ms): {}", backoff.count(),
                    claimed.error().what());
@@ -192,7 +185,7 @@ Task<void> FleetLink::pull_loop() {
         spdlog::warn("fleet: job {} from the queue refused, dead-lettered: {}", job.id, admitted.error().what());
         const std::string reason = admitted.error().what();
         const auto reject_call = [queue, host, job, reason] { return queue->reject(host, job, reason); };
-        auto rejected = co_await off_io(reject_call);
+        auto rejected = co_await ::firerun::detail::offload(pool_, reject_call);
         if (!rejected) spdlog::error("fleet: dead-lettering job {}: {}", job.id, rejected.error().what());
         continue;
       }
@@ -200,7 +193,7 @@ Task<void> FleetLink::pull_loop() {
     }
     if (stopping_ || draining_) {
       const auto back_call = [queue, host, job] { return queue->release(host, job); };
-      auto back = co_await off_io(back_call);
+      auto back = co_await ::firerun::detail::offload(pool_, back_call);
       if (!back) spdlog::error("fleet: handing back job {}: {}", job.id, back.error().what());
       continue;
     }
@@ -221,22 +214,22 @@ Task<void> FleetLink::pull_loop() {
     // This host cannot take it (too big, queue full, paused): let another host have it.
     spdlog::warn("fleet: job {} refused here, handing it back: {}", job.id, id.error().what());
     const auto back_call = [queue, host, job] { return queue->release(host, job); };
-    auto back = co_await off_io(back_call);
+    auto back = co_await ::firerun::detail::offload(pool_, back_call);
     if (!back) spdlog::error("fleet: handing back job {}: {}", job.id, back.error().what());
     co_await pause(kMaxBackoff);
   }
 }
 
 Task<void> FleetLink::spot_loop() {
-  auto watcher = std::make_shared<fleet::SpotWatcher>(config_.spot_watch.imds_endpoint);
+  std::shared_ptr<cloud::InterruptionWatcher> watcher = interruptions_;
   bool reported_error = false;
   while (!stopping_ && !draining_) {
     const auto notice_call = [watcher] { return watcher->poll(); };
-    auto notice = co_await off_io(notice_call);
+    auto notice = co_await ::firerun::detail::offload(pool_, notice_call);
     if (notice && *notice) {
-      const std::string reason = fleet::describe(**notice);
-      spdlog::warn("fleet: IMDS spot/instance-action: action {} — {}", cloud::aws::to_string((*notice)->action),
-                   reason);
+      const std::string reason = (*notice)->describe();
+      spdlog::warn("fleet: {} says this host is reclaimed: action {} — {}", config_.spot_watch.provider,
+                   (*notice)->action, reason);
       drain(reason);
       co_return;
     }
@@ -284,7 +277,7 @@ Task<void> FleetLink::hand_back() {
     auto backoff = 200ms;
     for (;;) {
       const auto back_call = [queue, host, job] { return queue->release(host, job); };
-      auto back = co_await off_io(back_call);
+      auto back = co_await ::firerun::detail::offload(pool_, back_call);
       if (back) break;
       if (stopping_) {
         spdlog::error("fleet: job {} could not be handed back before shutdown (it is lost to this host): {}", job.id,

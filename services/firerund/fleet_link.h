@@ -7,6 +7,7 @@
 
 #include "fleet_config.h"
 
+#include "firerun/cloud.h"
 #include "firerun/fleet.h"
 #include "firerun/scheduler.h"
 
@@ -58,9 +59,6 @@ class FleetLink {
   Task<void> reconcile_in_flight();
   Task<void> ack(std::string job_id);
   Task<void> pause(std::chrono::milliseconds d);
-  /// Runs blocking `f` on the pool; co_await it from the executor.
-  template <class F>
-  auto off_io(const F& f);
 
   const FleetConfig config_;
   Admission admit_;
@@ -71,6 +69,7 @@ class FleetLink {
   boost::asio::thread_pool pool_{3};  // hiredis and IMDS calls block: never on the io thread
   std::shared_ptr<fleet::SharedQueue> claimer_;  // its own connection: a claim blocks up to a second
   std::shared_ptr<fleet::SharedQueue> queue_;    // push/ack/release
+  std::shared_ptr<cloud::InterruptionWatcher> interruptions_;  // with fleet.spot_watch.enabled
   std::set<std::string> claimed_;                // jobs from the queue that run (or wait) here
   std::set<std::string> unacked_;                // finished, ack failed: retried by the pull loop
   bool draining_ = false;

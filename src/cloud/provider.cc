@@ -4,6 +4,8 @@
 #include "cloud/aws/ec2_provider.h"
 #include "cloud/static_provider.h"
 
+#include <ctime>
+
 namespace firerun::cloud {
 
 std::string_view to_string(Architecture a) noexcept { return a == Architecture::arm64 ? "arm64" : "x86_64"; }
@@ -48,6 +50,22 @@ Status HostRequest::validate() const {
     if (v.size() > 256) return bad("tag '" + k + "' has a value longer than 256 characters");
   }
   return {};
+}
+
+Result<std::unique_ptr<InterruptionWatcher>> CloudProviderFactory::make_interruption_watcher(
+    const CloudProviderConfig&) const {
+  return make_error(Errc::unsupported, "cloud provider '" + info().name + "' has no interruption notices to watch");
+}
+
+std::string InterruptionNotice::describe() const {
+  std::string when = "unknown";
+  if (time) {
+    std::time_t t = std::chrono::system_clock::to_time_t(*time);
+    std::tm tm{};
+    char buf[32];
+    if (::gmtime_r(&t, &tm) && std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm)) when = buf;
+  }
+  return "spot interruption: " + action + " at " + when;
 }
 
 Status register_builtin_cloud_providers(CloudProviderRegistry& registry) {

@@ -6,7 +6,11 @@
 #include "jail/jail.h"
 #include "vm/builtin_backends.h"
 
+#include <sys/random.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 
 namespace firerun {
 
@@ -131,7 +135,25 @@ void Vm::set_state(VmState s, std::string detail) {
   for (auto& h : handlers_) h(ev);
 }
 
-void Vm::attach_agent(std::unique_ptr<agent::AgentClient> agent) { agent_ = std::move(agent); }
+Task<Status> Vm::adopt_booted_agent(std::unique_ptr<agent::AgentClient> agent) {
+  auto hello = co_await agent->wait_ready(std::chrono::steady_clock::now() + spec_.boot_timeout);
+  if (!hello) co_return hello.error().with_context("waiting for the guest agent");
+  info_.guest_boot_time = std::chrono::milliseconds(hello->boot_time_ms);
+  agent_ = std::move(agent);
+  co_return Status{};
+}
+
+Task<Status> Vm::adopt_restored_agent(std::unique_ptr<agent::AgentClient> agent) {
+  info_.restored = true;
+  std::string entropy(64, '\0');
+  if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
+    co_return make_error(Errc::io, std::string("getrandom: ") + std::strerror(errno));
+  agent->set_request_timeout(spec_.boot_timeout);
+  auto reseeded = co_await agent->reseed(std::move(entropy), std::chrono::system_clock::now());
+  if (!reseeded) co_return reseeded.error().with_context("reseeding the restored guest");
+  agent_ = std::move(agent);
+  co_return Status{};
+}
 
 Status Vm::require(std::initializer_list<VmState> allowed, std::string_view operation) const {
   for (auto s : allowed)
@@ -149,7 +171,9 @@ std::string Vm::console_log() const { return do_console_log(); }
 Task<Status> Vm::start() {
   FIRERUN_CO_CHECK(require({VmState::created}, "start"));
   set_state(VmState::starting);
+  const auto t0 = std::chrono::steady_clock::now();
   auto started = co_await do_start();
+  info_.boot_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (!started) {
     set_state(VmState::failed, started.error().what());
     co_return in_context(started.error(), "start");
@@ -238,7 +262,21 @@ Task<Result<Snapshot>> Vm::do_snapshot(const std::filesystem::path&) {
   co_return make_error(Errc::unsupported, info_.backend + " backend cannot take snapshots");
 }
 
-Result<std::unique_ptr<Vm>> VmBackend::restore(const Snapshot&) {
+Result<std::unique_ptr<Vm>> VmBackend::create(VmSpec spec) {
+  FIRERUN_CHECK(add_context(validate(spec), "invalid VM spec"));
+  return do_create(std::move(spec));
+}
+
+Result<std::unique_ptr<Vm>> VmBackend::restore(const Snapshot& snapshot) {
+  const std::string name = info().name;
+  if (snapshot.backend != name)
+    return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken by the '" +
+                                                  snapshot.backend + "' backend, not '" + name + "'");
+  FIRERUN_CHECK(add_context(validate(snapshot.spec), "snapshot " + snapshot.dir.string()));
+  return do_restore(snapshot);
+}
+
+Result<std::unique_ptr<Vm>> VmBackend::do_restore(const Snapshot&) {
   return make_error(Errc::unsupported, info().name + " backend cannot restore snapshots");
 }
 

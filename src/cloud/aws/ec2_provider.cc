@@ -1,4 +1,5 @@
 #include "cloud/aws/ec2_provider.h"
+#include "cloud/aws/spot_watcher.h"
 
 #include "cloud/user_data.h"
 #include "firerun/text.h"
@@ -237,6 +238,10 @@ class AwsProviderFactory final : public CloudProviderFactory {
  public:
   BackendInfo info() const override {
     return {"aws", "EC2 hosts: spot CreateFleet with on-demand fallback", "experimental", {"AWS credentials"}};
+  }
+  Result<std::unique_ptr<InterruptionWatcher>> make_interruption_watcher(
+      const CloudProviderConfig& config) const override {
+    return make_spot_watcher(config);
   }
   Result<std::unique_ptr<CloudProvider>> create(const CloudProviderConfig& config) const override {
     AwsProviderOptions o;

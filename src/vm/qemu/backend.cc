@@ -51,22 +51,6 @@ class QemuBackend final : public VmBackend {
   QemuBackend(QemuOptions options, boost::asio::any_io_executor ex, JailOptions jail)
       : options_(std::move(options)), ex_(std::move(ex)), jail_(std::move(jail)) {}
   BackendInfo info() const override { return qemu_info(); }
-  Result<std::unique_ptr<Vm>> create(VmSpec spec) override {
-    FIRERUN_CHECK(add_context(validate(spec), "invalid VM spec"));
-    return std::unique_ptr<Vm>(new QemuVm(std::move(spec), options_, ex_, jail_));
-  }
-
-  Result<std::unique_ptr<Vm>> restore(const Snapshot& snapshot) override {
-    if (snapshot.backend != "qemu")
-      return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken by the '" +
-                                                    snapshot.backend + "' backend");
-    FIRERUN_TRY(auto accel, choose_accelerator(options_.accel));
-    if (accel.name != snapshot.accelerator)
-      return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken under " +
-                                                    snapshot.accelerator + " but this backend uses " + accel.name);
-    FIRERUN_CHECK(add_context(validate(snapshot.spec), "snapshot " + snapshot.dir.string()));
-    return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_, jail_));
-  }
 
   Result<std::string> snapshot_compat_key() const override {
     FIRERUN_TRY(auto accel, choose_accelerator(options_.accel));
@@ -77,6 +61,19 @@ class QemuBackend final : public VmBackend {
     auto mtime = std::filesystem::last_write_time(binary, ec).time_since_epoch().count();
     return "qemu;accel=" + accel.name + ";machine=" + options_.machine + ";binary=" + binary + ";" +
            std::to_string(size) + ";" + std::to_string(mtime);
+  }
+
+ protected:
+  Result<std::unique_ptr<Vm>> do_create(VmSpec spec) override {
+    return std::unique_ptr<Vm>(new QemuVm(std::move(spec), options_, ex_, jail_));
+  }
+
+  Result<std::unique_ptr<Vm>> do_restore(const Snapshot& snapshot) override {
+    FIRERUN_TRY(auto accel, choose_accelerator(options_.accel));
+    if (accel.name != snapshot.accelerator)
+      return make_error(Errc::invalid_argument, "snapshot " + snapshot.dir.string() + " was taken under " +
+                                                    snapshot.accelerator + " but this backend uses " + accel.name);
+    return std::unique_ptr<Vm>(new QemuVm(snapshot, options_, ex_, jail_));
   }
 
  private:

@@ -17,7 +17,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/random.h>
 
 namespace firerun::qemu {
 namespace asio = boost::asio;
@@ -166,33 +165,17 @@ Result<std::vector<std::string>> QemuVm::jailed_argv(const AccelChoice& accel, c
 }
 
 Task<Status> QemuVm::connect_agent(std::unique_ptr<agent::AgentClient> agent) {
-  if (!restore_from_) {
-    auto hello = co_await agent->wait_ready(std::chrono::steady_clock::now() + spec().boot_timeout);
-    if (!hello) co_return hello.error().with_context("waiting for the guest agent");
-    info_.guest_boot_time = std::chrono::milliseconds(hello->boot_time_ms);
-    attach_agent(std::move(agent));
-    co_return Status{};
-  }
+  if (!restore_from_) co_return co_await adopt_booted_agent(std::move(agent));
   auto restored = co_await wait_until_restored(*qmp_, spec().boot_timeout);
   if (!restored) co_return restored.error();
-  info_.restored = true;
-  // Every clone starts from the same memory image: give this one its own
-  // randomness and the current time before anything runs in it.
-  std::string entropy(64, '\0');
-  if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
-    co_return make_error(Errc::io, std::string("getrandom: ") + std::strerror(errno));
-  agent->set_request_timeout(spec().boot_timeout);
-  auto reseeded = co_await agent->reseed(std::move(entropy), std::chrono::system_clock::now());
-  if (!reseeded) co_return reseeded.error().with_context("reseeding the restored guest");
-  attach_agent(std::move(agent));
-  co_return Status{};
+  co_return co_await adopt_restored_agent(std::move(agent));
 }
 
 Task<Status> QemuVm::do_start() {
   const auto t0 = std::chrono::steady_clock::now();
   auto launched = co_await launch();
-  info_.boot_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (launched) co_return Status{};
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
 
   // Explain the failure by how QEMU ended, if it did.
   if (!process_) co_return launched.error();
@@ -201,7 +184,7 @@ Task<Status> QemuVm::do_start() {
     kill_requested_ = true;
     (void)process_->signal(SIGKILL);
     (void)co_await process_->wait();
-    co_return boot_failure(launched.error().what() + "; VM killed after " + std::to_string(info_.boot_time.count()) +
+    co_return boot_failure(launched.error().what() + "; VM killed after " + std::to_string(elapsed.count()) +
                            " ms");
   }
   VmExit exit = classify_exit(*status);

@@ -199,6 +199,7 @@ TEST(Config, TheHostBootstrapConfigurationIsOneFirerundAccepts) {
   ASSERT_TRUE(c) << c.error().what() << "\n" << content;
   EXPECT_EQ(c->fleet.queue, "redis://:s3cret-queue-password@queue.internal:6379/0?prefix=ci");
   EXPECT_TRUE(c->fleet.spot_watch.enabled);
+  EXPECT_EQ(c->fleet.spot_watch.provider, "aws") << "the provider whose notices are watched";
   EXPECT_EQ(c->fleet.key, std::string(48, 'k'));
   EXPECT_TRUE(is_loopback_listen(c->listen));
   // Given in two places, or without a queue: refused.
