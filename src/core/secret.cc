@@ -47,21 +47,19 @@ bool operator==(const SecretString& a, const SecretString& b) noexcept {
 
 std::ostream& operator<<(std::ostream& os, const SecretString& s) { return os << s.redacted(); }
 
-std::string random_hex(std::size_t bytes) {
+std::string random_bytes(std::size_t bytes) {
   std::string raw(bytes, '\0');
   for (std::size_t got = 0; got < bytes;) {
     const ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
     if (n > 0) got += static_cast<std::size_t>(n);
     else if (errno != EINTR) std::abort();
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * bytes);
-  for (unsigned char b : raw) {
-    hex.push_back(kHex[b >> 4]);
-    hex.push_back(kHex[b & 15]);
-  }
-  return hex;
+  return raw;
+}
+
+std::string random_hex(std::size_t bytes) {
+  const std::string raw = random_bytes(bytes);
+  return detail::hex(std::span(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
 }
 
 Result<SecretString> read_secret_file(const std::filesystem::path& path, std::string_view what) {

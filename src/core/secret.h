@@ -44,6 +44,11 @@ class SecretString {
   std::string value_;
 };
 
+/// `bytes` random bytes from the kernel's CSPRNG (getrandom): for guest
+/// reseeding, ids and tokens. Aborts if the kernel has no entropy source at
+/// all, rather than hand out guessable bytes.
+std::string random_bytes(std::size_t bytes);
+
 /// `bytes` random bytes from the kernel's CSPRNG (getrandom), as lowercase
 /// hex: for ids and tokens that must not be guessable. Aborts if the kernel
 /// has no entropy source at all, rather than hand out a guessable value.

@@ -3,14 +3,11 @@
 #include "agent/agent_client.h"
 #include "core/offload.h"
 #include "core/process.h"
+#include "core/secret.h"
 #include "jail/jail.h"
 #include "vm/builtin_backends.h"
 
-#include <sys/random.h>
-
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 
 namespace firerun {
 
@@ -145,9 +142,7 @@ Task<Status> Vm::adopt_booted_agent(std::unique_ptr<agent::AgentClient> agent) {
 
 Task<Status> Vm::adopt_restored_agent(std::unique_ptr<agent::AgentClient> agent) {
   info_.restored = true;
-  std::string entropy(64, '\0');
-  if (::getrandom(entropy.data(), entropy.size(), 0) != static_cast<ssize_t>(entropy.size()))
-    co_return make_error(Errc::io, std::string("getrandom: ") + std::strerror(errno));
+  std::string entropy = random_bytes(64);
   agent->set_request_timeout(spec_.boot_timeout);
   auto reseeded = co_await agent->reseed(std::move(entropy), std::chrono::system_clock::now());
   if (!reseeded) co_return reseeded.error().with_context("reseeding the restored guest");
